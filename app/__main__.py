@@ -1,0 +1,65 @@
+"""Entry point: no arguments opens the window; subcommands drive the same code from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `librarian` command line: library, answering, models and desktop integration."""
+    # Imported here so `librarian --version` and the GUI start do not pay for them twice.
+    from app import desktop
+    from app.chat import cli as chat_cli
+    from app.llm import cli as llm_cli
+    from ingest import cli as ingest_cli
+
+    parser = argparse.ArgumentParser(
+        prog="librarian",
+        description="Chat with your offline library (ZIM archives, EPUB books) through a local model.",
+    )
+    parser.add_argument("--version", action="version", version=f"Librarian {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ingest_cli.register(sub)
+    chat_cli.register(sub)
+    llm_cli.register(sub)
+    desktop.register(sub)
+    gui = sub.add_parser("gui", help="open the window (the default with no command)")
+    gui.add_argument("files", nargs="*", help="ZIM or EPUB files to add to the library")
+    gui.set_defaults(func=lambda args: gui_main(args.files))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; with no command, open the window."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv == ["gui"]:
+        return gui_main()
+    if argv == ["--version"]:
+        print(f"Librarian {__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        return gui_main()
+    return int(args.func(args) or 0)
+
+
+def gui_main(files: Sequence[str] = ()) -> int:
+    """Open the main window (files given on the command line are added to the library)."""
+    from app.ui.application import run_app
+
+    return run_app(list(files))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Grounded answers: retrieval, prompt packing, streamed replies with citations, and history."""

@@ -1,0 +1,1 @@
+"""Librarian's library core: read ZIM and EPUB sources into a LanceDB store and search it."""

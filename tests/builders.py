@@ -1,0 +1,191 @@
+"""Builders of small, real ZIM and EPUB files for tests (libzim's and ebooklib's own writers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Article:
+    """One HTML article for `make_zim`; `path` is the entry path (no namespace in the new layout)."""
+
+    path: str
+    title: str
+    html: str
+    mimetype: str = "text/html"
+    front: bool = True
+
+
+@dataclass
+class Chapter:
+    """One chapter for `make_epub`."""
+
+    title: str
+    body_html: str
+    file_name: str = ""
+    in_toc: bool = True
+
+
+def article_html(title: str, paragraphs: Sequence[str], sections: dict[str, Sequence[str]] | None = None) -> str:
+    """Wikipedia-like article HTML with a lead and optional titled sections."""
+    parts = [f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"]
+    parts += [f"<p>{p}</p>" for p in paragraphs]
+    for heading, paras in (sections or {}).items():
+        parts.append(f"<h2>{heading}</h2>")
+        parts += [f"<p>{p}</p>" for p in paras]
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def make_zim(
+    path: Path,
+    articles: Iterable[Article],
+    *,
+    title: str = "Test Wiki",
+    language: str = "eng",
+    name: str = "test_wiki",
+    description: str = "A small test archive",
+    redirects: Sequence[tuple[str, str, str]] = (),
+    resources: Sequence[tuple[str, str, bytes]] = (),
+    main_path: str | None = None,
+    index: bool = True,
+    cluster_size: int | None = None,
+) -> Path:
+    """Write a ZIM archive with libzim's writer.
+
+    redirects: (path, title, target_path); resources: (path, mimetype, bytes).
+    """
+    from libzim.writer import Creator, Hint, Item, StringProvider  # type: ignore[import-untyped]
+
+    class _Item(Item):  # type: ignore[misc]
+        def __init__(self, path: str, title: str, mimetype: str, content: bytes | str, front: bool):
+            super().__init__()
+            self._path, self._title, self._mimetype = path, title, mimetype
+            self._content, self._front = content, front
+
+        def get_path(self) -> str:
+            return self._path
+
+        def get_title(self) -> str:
+            return self._title
+
+        def get_mimetype(self) -> str:
+            return self._mimetype
+
+        def get_contentprovider(self):  # type: ignore[no-untyped-def]
+            return StringProvider(self._content)
+
+        def get_hints(self):  # type: ignore[no-untyped-def]
+            return {Hint.FRONT_ARTICLE: self._front, Hint.COMPRESS: True}
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    creator = Creator(str(path))
+    if index:
+        creator.config_indexing(True, language)
+    if cluster_size:
+        creator.config_clustersize(cluster_size)
+    articles = list(articles)
+    with creator as c:
+        first = None
+        for art in articles:
+            c.add_item(_Item(art.path, art.title, art.mimetype, art.html, art.front))
+            first = first or art.path
+        for rpath, mime, data in resources:
+            c.add_item(_Item(rpath, "", mime, data, False))
+        for rpath, rtitle, target in redirects:
+            c.add_redirection(rpath, rtitle, target, {Hint.FRONT_ARTICLE: True})
+        if main_path or first:
+            c.set_mainpath(main_path or first)
+        for key, value in (
+            ("Title", title),
+            ("Language", language),
+            ("Name", name),
+            ("Description", description),
+            ("Creator", "Librarian tests"),
+            ("Publisher", "Librarian tests"),
+            ("Date", "2026-01-01"),
+        ):
+            c.add_metadata(key, value)
+    return path
+
+
+def make_epub(
+    path: Path,
+    chapters: Sequence[Chapter],
+    *,
+    title: str = "A Test Book",
+    author: str = "Ann Author",
+    language: str = "en",
+    identifier: str = "librarian-test-book",
+    epub3_nav: bool = True,
+    ncx: bool = True,
+    extra_items: Sequence[tuple[str, str, bytes]] = (),
+) -> Path:
+    """Write an EPUB with ebooklib's writer; chapters are in spine order.
+
+    extra_items: (file_name, media_type, bytes) added to the manifest (images, stylesheets).
+    """
+    from ebooklib import epub  # type: ignore[import-untyped]
+
+    book = epub.EpubBook()
+    book.set_identifier(identifier)
+    book.set_title(title)
+    book.set_language(language)
+    book.add_author(author)
+    items = []
+    for i, ch in enumerate(chapters, start=1):
+        item = epub.EpubHtml(title=ch.title, file_name=ch.file_name or f"chap_{i:02d}.xhtml", lang=language)
+        item.content = f"<html><head><title>{ch.title}</title></head><body>{ch.body_html}</body></html>"
+        book.add_item(item)
+        items.append((item, ch))
+    for file_name, media_type, data in extra_items:
+        book.add_item(epub.EpubItem(uid=file_name, file_name=file_name, media_type=media_type, content=data))
+    book.toc = tuple(epub.Link(it.file_name, ch.title, f"ch{i}") for i, (it, ch) in enumerate(items) if ch.in_toc)
+    if ncx:
+        book.add_item(epub.EpubNcx())
+    if epub3_nav:
+        book.add_item(epub.EpubNav())
+    book.spine = (["nav"] if epub3_nav else []) + [it for it, _ in items]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epub.write_epub(str(path), book, {})
+    return path
+
+
+@dataclass
+class Corpus:
+    """A small themed corpus used across tests (facts a question can be answered from)."""
+
+    articles: list[Article] = field(default_factory=list)
+    chapters: list[Chapter] = field(default_factory=list)
+
+
+def sample_corpus() -> Corpus:
+    """Articles and chapters with distinctive facts, for retrieval and answer tests."""
+    arts = [
+        Article("Lighthouse_of_Alexandria", "Lighthouse of Alexandria", article_html(
+            "Lighthouse of Alexandria",
+            ["The Lighthouse of Alexandria was built by the Ptolemaic Kingdom on the island of Pharos.",
+             "It stood over one hundred metres tall and was one of the Seven Wonders of the Ancient World."],
+            {"Destruction": ["Earthquakes between 956 and 1323 damaged the lighthouse until it became a ruin."]},
+        )),
+        Article("Honey_bee", "Honey bee", article_html(
+            "Honey bee",
+            ["The honey bee is a eusocial flying insect known for building wax combs and producing honey.",
+             "A colony has a single queen, thousands of female workers and a few hundred male drones."],
+            {"Communication": ["Foragers perform the waggle dance to tell nestmates the direction of flowers."]},
+        )),
+        Article("Volcano", "Volcano", article_html(
+            "Volcano",
+            ["A volcano is a rupture in the crust of a planet that lets hot lava, ash and gases escape.",
+             "Mount Etna in Sicily is one of the most active volcanoes in the world."],
+        )),
+    ]
+    chs = [
+        Chapter("Chapter I. The Voyage", "<h1>Chapter I. The Voyage</h1><p>The ship Albatross left Bristol harbour in a grey dawn, bound for the Azores with a cargo of wool.</p><p>Captain Mercer kept the log himself.</p>"),
+        Chapter("Chapter II. The Storm", "<h1>Chapter II. The Storm</h1><p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>"),
+    ]
+    return Corpus(arts, chs)
