@@ -1,0 +1,283 @@
+"""Passages for a question: hybrid search, a relevance floor, near-duplicate removal, diversity.
+
+The store ranks chunks; this module decides which of them are worth showing to the model:
+
+1. over-fetch (several times the passages wanted) so that filtering still leaves enough;
+2. drop chunks that are not about the question (the relevance floor): a chunk must share the
+   question's content words, or — when an embedder is given — be semantically close to it.
+   When nothing passes, the answer is "the library has no answer", not an invented one;
+3. drop near-duplicates (the same paragraph in two editions of an archive, repeated boilerplate):
+   word-shingle Jaccard similarity;
+4. prefer several documents to one document's neighbouring chunks: at most `per_document`
+   chunks of a document in a first pass, topped up from the rest only when too few remain;
+5. number the survivors [1], [2], ... in rank order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from ingest.documents import Locator
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Words that carry no topic: a question sharing only these with a passage is not about it.
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing done down during each else ever
+    few for from further get got had has have having he her here hers herself him himself his how
+    i if in into is it its itself just let like made make many may me might more most much must
+    my myself no nor not now of off on once one only or other ought our ours ourselves out over
+    own per please same say said shall she should so some such tell than that the their theirs
+    them themselves then there these they this those through to too under until up upon us use
+    used very was we were what whats when where which while who whom whose why will with would
+    yes yet you your yours yourself yourselves
+    know explain describe give list show find anything something thing things kind sort way ways
+    """.split()
+)
+
+
+class Hit(Protocol):
+    """What the store returns for one chunk (ingest.store.Hit satisfies it)."""
+
+    chunk_id: str
+    text: str
+    score: float
+    locator: Locator
+    source_title: str
+    source_kind: str
+    source_path: str
+
+
+class Retriever(Protocol):
+    """Anything that ranks chunks for a query (ingest.store.LibraryStore satisfies it)."""
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> Sequence[Any]: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors (ingest.embedding's embedders satisfy it)."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A numbered passage given to the model, with everything needed to cite and open it."""
+
+    number: int
+    chunk_id: str
+    text: str
+    locator: Locator
+    source_title: str
+    source_kind: str = ""
+    source_path: str = ""
+    score: float = 0.0  # the store's ranking score
+    relevance: float = 0.0  # share of the question's content words found in the passage
+    similarity: float | None = None  # cosine to the question, when an embedder was given
+    truncated: bool = False  # cut to fit the prompt budget
+
+    @property
+    def title(self) -> str:
+        """The document (article or chapter) title."""
+        return self.locator.title
+
+    @property
+    def section(self) -> str:
+        return self.locator.section
+
+    @property
+    def document_key(self) -> tuple[str, str]:
+        return (self.locator.source_id, self.locator.doc_id)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Knobs of passage selection; the defaults suit a MiniLM embedder and ~200-word chunks."""
+
+    passages: int = 6
+    mode: str = "hybrid"
+    overfetch: int = 4  # ask the store for passages * overfetch chunks (at least min_fetch)
+    min_fetch: int = 20
+    per_document: int = 2
+    duplicate_jaccard: float = 0.6  # 3-word-shingle Jaccard at or above which a chunk is a repeat
+    # Relevance floor: a passage is relevant when it holds at least `keyword_strong` of the
+    # question's content words, or `keyword_min` of them and a cosine of `semantic_with_keyword`,
+    # or (any words at all) a cosine of `semantic_strong`.
+    keyword_strong: float = 0.5
+    keyword_min: float = 0.2
+    semantic_with_keyword: float = 0.3
+    semantic_strong: float = 0.5
+
+
+def content_words(text: str) -> set[str]:
+    """The normalised topic words of `text`: no stopwords, no single characters, crude stems."""
+    words = set()
+    for raw in _WORD.findall(text.lower()):
+        if len(raw) < 2 or raw in STOPWORDS or raw.isdigit() and len(raw) < 3:
+            continue
+        words.add(stem(raw))
+    return words
+
+
+def stem(word: str) -> str:
+    """A deliberately crude English stem, enough to match 'volcanoes' with 'volcano'."""
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("es", ""), ("s", ""), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
+def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
+    """Word n-grams of `text`, lower-cased; short texts give their whole word tuple."""
+    words = _WORD.findall(text.lower())
+    if len(words) < size:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def jaccard(a: set[Any], b: set[Any]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+class PassageRetriever:
+    """Finds, filters and numbers the passages for one question."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        *,
+        embedder: Embedder | None = None,
+        config: RetrievalConfig | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
+        self.config = config or RetrievalConfig()
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        question: str | None = None,
+    ) -> list[Passage]:
+        """Numbered, relevant, de-duplicated, diverse passages for `query` (may be empty).
+
+        `question` is the user's own words when `query` is a follow-up made self-contained;
+        a passage is then relevant to either.
+        """
+        cfg = self.config
+        k = k or cfg.passages
+        fetch = max(k * cfg.overfetch, cfg.min_fetch)
+        hits = list(self.retriever.search(query, k=fetch, mode=cfg.mode, sources=sources))
+        candidates = [_passage_from_hit(h) for h in hits]
+        relevant = self._relevant(query, candidates, question)
+        unique = drop_near_duplicates(relevant, cfg.duplicate_jaccard)
+        chosen = diversify(unique, k, cfg.per_document)
+        log.info(
+            "retrieval: %d hits, %d relevant, %d unique, %d kept for %r",
+            len(hits), len(relevant), len(unique), len(chosen), query,
+        )
+        return [replace(p, number=i) for i, p in enumerate(chosen, start=1)]
+
+    def _relevant(
+        self, query: str, candidates: list[Passage], question: str | None = None
+    ) -> list[Passage]:
+        cfg = self.config
+        word_sets = [content_words(query)]
+        if question and question != query:
+            word_sets.append(content_words(question))
+        scored = []
+        for p in candidates:
+            words = content_words(f"{p.title} {p.section} {p.text}")
+            coverage = max(len(ws & words) / len(ws) if ws else 0.0 for ws in word_sets)
+            scored.append(replace(p, relevance=coverage))
+        if self.embedder is not None and scored:
+            vectors = self.embedder.embed([query] + [f"{p.title}. {p.text}" for p in scored])
+            sims = np.asarray(vectors[1:], dtype=np.float32) @ np.asarray(vectors[0], dtype=np.float32)
+            scored = [replace(p, similarity=float(s)) for p, s in zip(scored, sims, strict=True)]
+        return [p for p in scored if _passes_floor(p, cfg)]
+
+
+def _passes_floor(p: Passage, cfg: RetrievalConfig) -> bool:
+    if p.relevance >= cfg.keyword_strong:
+        return True
+    if p.similarity is None:
+        return False
+    if p.relevance >= cfg.keyword_min and p.similarity >= cfg.semantic_with_keyword:
+        return True
+    return p.similarity >= cfg.semantic_strong
+
+
+def drop_near_duplicates(passages: Sequence[Passage], threshold: float) -> list[Passage]:
+    """Keep the first (best-ranked) of any passages whose texts overlap at `threshold` or more."""
+    kept: list[Passage] = []
+    kept_shingles: list[set[tuple[str, ...]]] = []
+    seen_ids: set[str] = set()
+    for p in passages:
+        if p.chunk_id in seen_ids:
+            continue
+        sh = shingles(p.text)
+        if any(jaccard(sh, other) >= threshold for other in kept_shingles):
+            continue
+        kept.append(p)
+        kept_shingles.append(sh)
+        seen_ids.add(p.chunk_id)
+    return kept
+
+
+def diversify(passages: Sequence[Passage], k: int, per_document: int) -> list[Passage]:
+    """The best `k` passages, at most `per_document` from one document unless too few others.
+
+    Rank order is kept: a document's third chunk only comes in when no other document's chunk
+    is left, so one long article cannot push every other source out of the answer.
+    """
+    first: list[Passage] = []
+    overflow: list[Passage] = []
+    per_doc: dict[tuple[str, str], int] = {}
+    for p in passages:
+        n = per_doc.get(p.document_key, 0)
+        if n < per_document:
+            first.append(p)
+            per_doc[p.document_key] = n + 1
+        else:
+            overflow.append(p)
+    chosen = first[:k]
+    if len(chosen) < k:
+        chosen += overflow[: k - len(chosen)]
+        rank = {id(p): i for i, p in enumerate(passages)}
+        chosen.sort(key=lambda p: rank[id(p)])
+    return chosen
+
+
+def _passage_from_hit(hit: Any) -> Passage:
+    return Passage(
+        number=0,
+        chunk_id=hit.chunk_id,
+        text=hit.text,
+        locator=hit.locator,
+        source_title=getattr(hit, "source_title", ""),
+        source_kind=getattr(hit, "source_kind", ""),
+        source_path=getattr(hit, "source_path", ""),
+        score=float(getattr(hit, "score", 0.0)),
+    )
