@@ -366,7 +366,11 @@ class History:
     def export_markdown(self, conversation_id: int) -> str:
         """The conversation as Markdown: each question, each answer and the sources under it."""
         conv = self.load_conversation(conversation_id)
-        out = [f"# {conv.info.title}", "", f"_Exported from Librarian, {_date(conv.info.created)}._"]
+        out = [
+            f"# {conv.info.title}",
+            "",
+            f"_Exported from Librarian, {_date(conv.info.created)}._",
+        ]
         for m in conv.messages:
             out.append("")
             if m.role == "user":

@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of `text` (keeps long word lists readable)."""
+    return frozenset(text.split())
+
+
 # Words that carry no topic: a question sharing only these with a passage is not about it.
-STOPWORDS = frozenset(
+STOPWORDS = word_set(
     """
     a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing done down during each else ever
@@ -42,7 +48,7 @@ STOPWORDS = frozenset(
     used very was we were what whats when where which while who whom whose why will with would
     yes yet you your yours yourself yourselves
     know explain describe give list show find anything something thing things kind sort way ways
-    """.split()
+    """
 )
 
 
@@ -137,7 +143,14 @@ def content_words(text: str) -> set[str]:
 
 def stem(word: str) -> str:
     """A deliberately crude English stem, enough to match 'volcanoes' with 'volcano'."""
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("es", ""), ("s", ""), ("ing", ""), ("ed", "")):
+    for suffix, keep in (
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("es", ""),
+        ("s", ""),
+        ("ing", ""),
+        ("ed", ""),
+    ):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith("ss"):
                 return word
@@ -196,7 +209,11 @@ class PassageRetriever:
         chosen = diversify(unique, k, cfg.per_document)
         log.info(
             "retrieval: %d hits, %d relevant, %d unique, %d kept for %r",
-            len(hits), len(relevant), len(unique), len(chosen), query,
+            len(hits),
+            len(relevant),
+            len(unique),
+            len(chosen),
+            query,
         )
         return [replace(p, number=i) for i, p in enumerate(chosen, start=1)]
 
@@ -214,7 +231,9 @@ class PassageRetriever:
             scored.append(replace(p, relevance=coverage))
         if self.embedder is not None and scored:
             vectors = self.embedder.embed([query] + [f"{p.title}. {p.text}" for p in scored])
-            sims = np.asarray(vectors[1:], dtype=np.float32) @ np.asarray(vectors[0], dtype=np.float32)
+            sims = np.asarray(vectors[1:], dtype=np.float32) @ np.asarray(
+                vectors[0], dtype=np.float32
+            )
             scored = [replace(p, similarity=float(s)) for p, s in zip(scored, sims, strict=True)]
         return [p for p in scored if _passes_floor(p, cfg)]
 

@@ -32,6 +32,7 @@ from app.chat.retrieval import (
     RetrievalConfig,
     Retriever,
     content_words,
+    word_set,
 )
 from app.llm.base import ChatModel, GenerationParams
 from app.settings import Settings
@@ -41,9 +42,8 @@ log = logging.getLogger(__name__)
 NO_ANSWER = "I couldn't find anything about that in your library."
 
 # Words that point back at the previous turn.
-_ANAPHORA = frozenset(
-    "it its it's they them their theirs this these those he him his she her hers "
-    "former latter".split()
+_ANAPHORA = word_set(
+    "it its it's they them their theirs this these those he him his she her hers former latter"
 )
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|so|also|what about|how about|why|then)\b", re.I)
 _NAME = re.compile(r"\b[A-Z][\w'-]+(?:\s+(?:of|the|de|la|von|van)?\s*[A-Z][\w'-]+)*")
@@ -125,7 +125,11 @@ def standalone_query(question: str, previous: Sequence[Turn]) -> str:
             terms.append(lw)
     for name in _NAME.findall(last.answer):
         n = name.strip()
-        if n.lower() not in STOPWORDS and n.lower() not in terms and n.split()[0] not in ("I", "The"):
+        if (
+            n.lower() not in STOPWORDS
+            and n.lower() not in terms
+            and n.split()[0] not in ("I", "The")
+        ):
             terms.append(n.lower())
     extra = [t for t in terms if t not in words][:MAX_CONTEXT_TERMS]
     return f"{question} ({' '.join(extra)})" if extra else question
@@ -189,9 +193,7 @@ class ChatSession:
             yield Done(NO_ANSWER, [], [], True, stats, self.conversation_id)
             return
 
-        built = self.prompts.build(
-            question, found, self.turns, answer_tokens=params.max_tokens
-        )
+        built = self.prompts.build(question, found, self.turns, answer_tokens=params.max_tokens)
         self.last_prompt = built
         yield Retrieved(built.passages, query)
 
