@@ -42,3 +42,51 @@ class SourceReader(Protocol):
     def close(self) -> None:
         """Release the file."""
         ...
+
+
+def open_source(path: Path | str) -> SourceReader:
+    """Open a ZIM archive or EPUB book, chosen by its content (then by its name).
+
+    Raises SourceError (UnsupportedFile for other kinds of file) with a reason fit to show.
+    """
+    from ingest.errors import SourceError, UnsupportedFile
+
+    path = Path(path).expanduser().absolute()
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except FileNotFoundError as exc:
+        raise SourceError(path, "file not found") from exc
+    except IsADirectoryError as exc:
+        raise SourceError(path, "is a folder, not a file") from exc
+    except PermissionError as exc:
+        raise SourceError(path, "permission denied") from exc
+    except OSError as exc:
+        raise SourceError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    kind = _sniff(head, path.name.lower())
+    if kind == "zim":
+        from ingest.readers.zim import ZimReader
+
+        return ZimReader(path)
+    if kind == "epub":
+        from ingest.readers.epub import EpubReader
+
+        return EpubReader(path)
+    raise UnsupportedFile(path, "not a ZIM archive or an EPUB book")
+
+
+_ZIM_MAGIC = (72173914).to_bytes(4, "little")
+
+
+def _sniff(head: bytes, name: str) -> str | None:
+    if head.startswith(_ZIM_MAGIC):
+        return "zim"
+    if head.startswith(b"PK\x03\x04") and b"mimetypeapplication/epub+zip" in head:
+        return "epub"
+    # Damaged, truncated or empty files still go to the reader their name promises, so the
+    # message says what is wrong with the archive instead of "unsupported file".
+    if name.endswith(".zim") or name.endswith(".zimaa"):
+        return "zim"
+    if name.endswith(".epub") or head.startswith(b"PK"):
+        return "epub"
+    return None

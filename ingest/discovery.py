@@ -1,0 +1,96 @@
+"""Finding sources: expands the files and folders a user names into ZIM and EPUB files to read."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
+
+
+@dataclass
+class DiscoveryResult:
+    """Files to read, and everything else that was named or found, with the reason it was skipped."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def classify(path: Path) -> str | None:
+    """None when `path` names a readable source by its name; otherwise why it is skipped."""
+    name = path.name.lower()
+    if name.endswith((".zim", ".epub")):
+        return None
+    match = _SPLIT_PART.match(path.name)
+    if match:
+        if match["suffix"].lower() == "aa":
+            return None
+        return f"second part of split archive {match['base']}aa"
+    return "not a ZIM or EPUB file"
+
+
+def discover(paths: Iterable[Path | str]) -> DiscoveryResult:
+    """Expand files and folders (recursively) into ZIM files, first parts of split ZIMs and EPUBs.
+
+    Later parts of a split ZIM (`.zimab`, …) belong to their first part and are reported as
+    skipped only when named directly; in a folder they are passed over silently. Results are
+    sorted and free of duplicates.
+    """
+    files: set[Path] = set()
+    skipped: dict[Path, str] = {}
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        try:
+            is_dir = path.is_dir()
+            exists = is_dir or path.exists()
+        except OSError as exc:
+            skipped[path] = _os_reason(exc)
+            continue
+        if not exists:
+            skipped[path] = "not found"
+        elif is_dir:
+            _walk(path, files, skipped)
+        else:
+            _add_file(path, files, skipped, named=True)
+    for path in files:
+        skipped.pop(path, None)
+    return DiscoveryResult(files=sorted(files), skipped=sorted(skipped.items()))
+
+
+def _walk(folder: Path, files: set[Path], skipped: dict[Path, str]) -> None:
+    def on_error(exc: OSError) -> None:
+        skipped[Path(exc.filename or folder)] = _os_reason(exc)
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            _add_file(Path(dirpath) / name, files, skipped, named=False)
+
+
+def _add_file(path: Path, files: set[Path], skipped: dict[Path, str], *, named: bool) -> None:
+    reason = classify(path)
+    if reason is None:
+        if not os.access(path, os.R_OK):
+            skipped[path] = "permission denied"
+        elif not path.is_file():
+            skipped[path] = "not a regular file"
+        else:
+            files.add(path)
+    elif named or not reason.startswith("second part"):
+        skipped[path] = reason
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
+    return exc.strerror or str(exc)

@@ -1,0 +1,129 @@
+"""HTML → readable text: headings and paragraphs of an article or chapter, without page furniture."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ingest.documents import DocumentText, Section
+
+# Page furniture that is never prose: removed with its content before any text is read.
+# Lists (ul/ol) go too: in Wikipedia they are mostly link lists, galleries and references.
+_DROP_TAGS = [
+    "script", "style", "noscript", "template", "head", "nav", "table", "figure", "figcaption",
+    "ul", "ol", "math", "svg", "button", "form", "input", "select", "textarea", "iframe",
+    "object", "audio", "video", "canvas", "map",
+]  # fmt: skip
+_DROP_SELECTOR = ", ".join([
+    ".infobox", ".navbox", ".vertical-navbox", ".sidebar", ".toc", "#toc", ".mw-editsection",
+    ".hatnote", ".dablink", ".rellink", ".mw-references", ".references", ".reflist",
+    ".refbegin", ".mw-ref", ".reference", ".noprint", ".metadata", ".ambox", ".mbox-small",
+    ".thumb", ".gallery", ".mw-empty-elt", ".mw-jump-link", ".catlinks", "[role=navigation]",
+    "[role=note]", ".pg-boilerplate", "#pg-header", "#pg-footer", "#pg-machine-header",
+    ".pagenum", ".lnum", ".linenum", "a.noteref",
+])  # fmt: skip
+_BLOCKS = "h1, h2, h3, h4, h5, h6, p, pre, dt, dd, blockquote, div"
+_CONTAINERS = frozenset({"blockquote", "dd", "dt", "div"})
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# Section headings whose whole section is apparatus, not content (English and a few others).
+_DROPPED_SECTIONS = {
+    "see also", "references", "external links", "further reading", "notes", "bibliography",
+    "sources", "footnotes", "citations", "notes and references", "references and notes",
+    "works cited", "literature", "weblinks", "einzelnachweise", "siehe auch", "literatur",
+    "voir aussi", "notes et références", "références", "liens externes", "véase también",
+    "referencias", "enlaces externos", "bibliografía",
+}  # fmt: skip
+_SPACE = re.compile(r"\s+")
+
+
+def _clean(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _contains(node: LexborNode, other: LexborNode) -> bool:
+    """Whether `other` lies inside `node` (blocks come in document order, so a container's next
+    block is the only one that needs checking)."""
+    target = node.mem_id
+    parent = other.parent
+    while parent is not None:
+        if parent.mem_id == target:
+            return True
+        parent = parent.parent
+    return False
+
+
+def html_to_text(html: str, title: str = "") -> DocumentText:
+    """Readable text of an HTML page: paragraphs separated by blank lines, headings as sections.
+
+    Headings are not part of the text; each becomes a Section covering the text under it (the
+    lead, before any heading, is a section headed by the page title).
+    """
+    tree = LexborHTMLParser(html)
+    if not title:
+        node = tree.css_first("title")
+        title = _clean(node.text()) if node is not None else ""
+    tree.strip_tags(_DROP_TAGS)
+    if "<br" in html:
+        for node in tree.css("br"):
+            node.replace_with(" ")  # "line<br>line" reads as two words, not one
+    for node in tree.css(_DROP_SELECTOR):
+        node.decompose()
+    root = tree.body or tree.root
+    if root is None:
+        return DocumentText(title=title, text="", sections=[])
+
+    paragraphs: list[str] = []
+    sections: list[Section] = []
+    pos = 0  # length of the text joined so far
+    heading, section_start = title, 0
+    skip_level = 0  # while > 0: inside a dropped section of this heading level
+
+    def close_section() -> None:
+        if pos > section_start:
+            sections.append(Section(heading=heading, start=section_start, end=pos))
+
+    has_prose = False
+    blocks = root.css(_BLOCKS)
+    for i, node in enumerate(blocks):
+        tag = node.tag
+        level = _HEADINGS.get(tag or "", 0)
+        if level:
+            text = _clean(node.text(deep=True))
+            if skip_level and level > skip_level:
+                continue
+            skip_level = 0
+            if text.lower().rstrip(":") in _DROPPED_SECTIONS:
+                skip_level = level
+                continue
+            if not text:
+                continue
+            if level == 1 and not paragraphs and (not title or text == title):
+                # The page's own title heading: the lead section keeps the title.
+                title = title or text
+                heading = title
+                continue
+            close_section()
+            heading, section_start = text, pos + (2 if paragraphs else 0)
+            continue
+        has_prose = True
+        if skip_level:
+            continue
+        # A container that holds other blocks gives its text through them.
+        if tag in _CONTAINERS and i + 1 < len(blocks) and _contains(node, blocks[i + 1]):
+            continue
+        text = _clean(node.text(deep=True))
+        if not text:
+            continue
+        if paragraphs:
+            pos += 2
+        paragraphs.append(text)
+        pos += len(text)
+    if not has_prose:
+        # Plain HTML with bare text (no <p>): each line of the body text is a paragraph.
+        lines = [_clean(line) for line in root.text(deep=True, separator="\n").split("\n")]
+        paragraphs = [line for line in lines if line]
+        pos = sum(len(p) for p in paragraphs) + 2 * max(len(paragraphs) - 1, 0)
+        sections, heading, section_start = [], title, 0
+    close_section()
+    return DocumentText(title=title, text="\n\n".join(paragraphs), sections=sections)

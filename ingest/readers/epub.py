@@ -1,0 +1,396 @@
+"""EPUB books: metadata, chapters in spine order titled from the table of contents, raw items.
+
+The ZIP container and the package document are read directly (zipfile + ElementTree) rather than
+through ebooklib, because ebooklib gives up on a whole book when one manifest file is missing or
+damaged, and a missing chapter should cost that chapter only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import posixpath
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ingest.documents import Document, SourceInfo
+from ingest.errors import SourceError
+from ingest.html_text import html_to_text
+from ingest.readers import Resource
+
+log = logging.getLogger(__name__)
+
+_NS = {
+    "c": "urn:oasis:names:tc:opendocument:xmlns:container",
+    "opf": "http://www.idpf.org/2007/opf",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "ncx": "http://www.daisy.org/z3986/2005/ncx/",
+    "enc": "http://www.w3.org/2001/04/xmlenc#",
+}
+_HTML_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml"}
+_FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+# Project Gutenberg's boilerplate: the marked-up header/footer of current files and the plain
+# text markers of older ones (everything before START and after END is Gutenberg's, not the book's).
+_PG_MARKUP = (
+    "#pg-header, #pg-footer, #pg-machine-header, #pg-start-separator, #pg-end-separator, "
+    ".pg-boilerplate"
+)
+_PG_START = re.compile(
+    r"\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^*]{0,300}\*\*\*", re.IGNORECASE
+)
+_PG_END = re.compile(
+    r"\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^*]{0,300}\*\*\*", re.IGNORECASE
+)
+_PG_LICENCE_TITLE = re.compile(r"project gutenberg", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class _TocEntry:
+    path: str  # zip member path of the file
+    anchor: str  # fragment, "" for the start of the file
+    title: str
+
+
+def _clean(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _join(base_dir: str, href: str) -> tuple[str, str]:
+    """Zip member path and fragment of an href relative to `base_dir`."""
+    href, _, fragment = href.partition("#")
+    path = posixpath.normpath(posixpath.join(base_dir, unquote(href))) if href else ""
+    return path.lstrip("/"), unquote(fragment)
+
+
+def _has_text(html: str) -> bool:
+    """Whether the page has prose once page furniture is dropped (a cover image has none)."""
+    return bool(html_to_text(html).text)
+
+
+def _first_heading(html: str) -> str:
+    node = LexborHTMLParser(html).css_first("h1, h2, h3, h4")
+    return _clean(node.text(deep=True)) if node is not None else ""
+
+
+class EpubReader:
+    """Reads one EPUB 2 or EPUB 3 book (DRM-free)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).absolute()
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError as exc:
+            raise SourceError(self.path, "file not found") from exc
+        except OSError as exc:
+            raise SourceError(self.path, f"cannot be read ({exc.strerror or exc})") from exc
+        if size == 0:
+            raise SourceError(self.path, "the file is empty (0 bytes)")
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+        except PermissionError as exc:
+            raise SourceError(self.path, "permission denied") from exc
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            with open(self.path, "rb") as fh:
+                magic = fh.read(4)
+            if magic.startswith(b"PK"):
+                raise SourceError(
+                    self.path, "the EPUB's ZIP archive is damaged or truncated"
+                ) from exc
+            raise SourceError(
+                self.path, "not an EPUB book (the file is not a ZIP archive)"
+            ) from exc
+        self._names = set(self._zip.namelist())
+        try:
+            self._read_package()
+            self._check_encryption()
+            self._toc = self._read_toc()
+            self._docs = self._build_documents()
+        except SourceError:
+            self._zip.close()
+            raise
+        except (ET.ParseError, zipfile.BadZipFile, zlib.error, OSError, KeyError) as exc:
+            self._zip.close()
+            raise SourceError(self.path, f"damaged EPUB ({exc})") from exc
+        if not self._docs:
+            self._zip.close()
+            raise SourceError(
+                self.path,
+                "has no readable text (its pages may be images only, or empty)",
+            )
+
+    # -- package --------------------------------------------------------------------------
+
+    def _read_member(self, name: str) -> bytes:
+        return self._zip.read(name)
+
+    def _read_package(self) -> None:
+        opf_path = ""
+        if "META-INF/container.xml" in self._names:
+            root = ET.fromstring(self._read_member("META-INF/container.xml"))
+            node = root.find(".//c:rootfile", _NS)
+            if node is not None:
+                opf_path = unquote(node.get("full-path", ""))
+        if opf_path not in self._names:
+            opfs = sorted(n for n in self._names if n.lower().endswith(".opf"))
+            if not opfs:
+                raise SourceError(self.path, "not an EPUB book (no package document inside)")
+            opf_path = opfs[0]
+        self._opf_dir = posixpath.dirname(opf_path)
+        opf = ET.fromstring(self._read_member(opf_path))
+
+        def texts(tag: str) -> list[str]:
+            return [_clean(n.text or "") for n in opf.iterfind(f".//opf:metadata/dc:{tag}", _NS)]
+
+        self.title = next((t for t in texts("title") if t), "") or self.path.stem
+        self.authors = [t for t in texts("creator") if t]
+        self.language = next((t for t in texts("language") if t), "")
+        self.date = next((t for t in texts("date") if t), "")
+        self.description = next((t for t in texts("description") if t), "")
+        self.identifier = next((t for t in texts("identifier") if t), "")
+
+        self._manifest: dict[str, tuple[str, str, set[str]]] = {}  # id -> (path, type, props)
+        self._types: dict[str, str] = {}  # path -> media type
+        for item in opf.iterfind(".//opf:manifest/opf:item", _NS):
+            href = item.get("href")
+            if not href:
+                continue
+            path, _ = _join(self._opf_dir, href)
+            media = item.get("media-type", "")
+            props = set((item.get("properties") or "").split())
+            self._manifest[item.get("id", "")] = (path, media, props)
+            self._types[path] = media
+        spine = opf.find(".//opf:spine", _NS)
+        self._spine: list[str] = []
+        self._ncx_path = ""
+        if spine is not None:
+            toc_id = spine.get("toc", "")
+            if toc_id in self._manifest:
+                self._ncx_path = self._manifest[toc_id][0]
+            for ref in spine.iterfind("opf:itemref", _NS):
+                entry = self._manifest.get(ref.get("idref", ""))
+                if entry and entry[1] in _HTML_TYPES and entry[0] not in self._spine:
+                    self._spine.append(entry[0])
+        if not self._ncx_path:
+            self._ncx_path = next(
+                (p for p, m, _ in self._manifest.values() if m == "application/x-dtbncx+xml"), ""
+            )
+        self._nav_path = next((p for p, _, props in self._manifest.values() if "nav" in props), "")
+
+    def _check_encryption(self) -> None:
+        """Obfuscated fonts are fine; encrypted text (DRM) cannot be read."""
+        if "META-INF/encryption.xml" not in self._names:
+            return
+        root = ET.fromstring(self._read_member("META-INF/encryption.xml"))
+        for data in root.iter(f"{{{_NS['enc']}}}EncryptedData"):
+            method = data.find("enc:EncryptionMethod", _NS)
+            algorithm = method.get("Algorithm", "") if method is not None else ""
+            ref = data.find(".//enc:CipherReference", _NS)
+            uri = unquote(ref.get("URI", "")) if ref is not None else ""
+            if algorithm in _FONT_OBFUSCATION:
+                continue
+            media = self._types.get(uri.lstrip("/"), "") or mimetypes.guess_type(uri)[0] or ""
+            if media in _HTML_TYPES or uri.lower().endswith((".xhtml", ".html", ".htm")):
+                raise SourceError(
+                    self.path,
+                    "is protected by DRM (its text is encrypted); only DRM-free books can be read",
+                )
+
+    # -- table of contents ----------------------------------------------------------------
+
+    def _read_toc(self) -> list[_TocEntry]:
+        entries: list[_TocEntry] = []
+        if self._nav_path in self._names:
+            entries = self._read_nav(self._nav_path)
+        if not entries and self._ncx_path in self._names:
+            entries = self._read_ncx(self._ncx_path)
+        return [e for e in entries if e.title and not _PG_LICENCE_TITLE.search(e.title)]
+
+    def _read_nav(self, nav_path: str) -> list[_TocEntry]:
+        html = self._read_member(nav_path).decode("utf-8", "replace")
+        tree = LexborHTMLParser(html)
+        navs = tree.css("nav")
+        toc = next(
+            (n for n in navs if "toc" in (n.attributes.get("epub:type") or "").split()),
+            navs[0] if navs else None,
+        )
+        if toc is None:
+            return []
+        base = posixpath.dirname(nav_path)
+        entries = []
+        for link in toc.css("a[href]"):
+            path, anchor = _join(base, link.attributes.get("href") or "")
+            entries.append(_TocEntry(path, anchor, _clean(link.text(deep=True))))
+        return entries
+
+    def _read_ncx(self, ncx_path: str) -> list[_TocEntry]:
+        root = ET.fromstring(self._read_member(ncx_path))
+        base = posixpath.dirname(ncx_path)
+        entries = []
+        for point in root.iter(f"{{{_NS['ncx']}}}navPoint"):
+            label = point.find("ncx:navLabel/ncx:text", _NS)
+            content = point.find("ncx:content", _NS)
+            if content is None or not content.get("src"):
+                continue
+            path, anchor = _join(base, content.get("src", ""))
+            entries.append(
+                _TocEntry(path, anchor, _clean(label.text or "") if label is not None else "")
+            )
+        return entries
+
+    # -- chapters -------------------------------------------------------------------------
+
+    def _chapter_html(self, path: str) -> str | None:
+        try:
+            raw = self._read_member(path)
+        except KeyError:
+            log.warning("%s: chapter %s is listed but missing from the book; skipped",
+                        self.path.name, path)  # fmt: skip
+            return None
+        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+            log.warning("%s: chapter %s is damaged (%s); skipped", self.path.name, path, exc)
+            return None
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        return raw.decode("utf-8", "replace")
+
+    def _strip_boilerplate(self, html: str, path: str) -> tuple[str, bool]:
+        """The chapter without Gutenberg's header/footer or the nav list; True once the book's
+        END marker has been passed (what follows is licence)."""
+        tree = LexborHTMLParser(html)
+        removed = False
+        for node in tree.css(_PG_MARKUP):
+            node.decompose()
+            removed = True
+        if path == self._nav_path:
+            for node in tree.css("nav"):
+                node.decompose()
+            removed = True
+        if removed:
+            html = tree.html or ""
+        ended = False
+        start = _PG_START.search(html)
+        if start:
+            html = "<html><body>" + html[start.end() :]
+        end = _PG_END.search(html)
+        if end:
+            html = html[: end.start()] + "</body></html>"
+            ended = True
+        return html, ended
+
+    def _build_documents(self) -> list[Document]:
+        toc_by_file: dict[str, list[_TocEntry]] = {}
+        for entry in self._toc:
+            toc_by_file.setdefault(entry.path, []).append(entry)
+        docs: list[Document] = []
+        current_title = ""
+        for path in self._spine:
+            html = self._chapter_html(path)
+            if html is None:
+                continue
+            html, ended = self._strip_boilerplate(html, path)
+            pieces = self._split_at_toc(html, toc_by_file.get(path, []))
+            for anchor, title, piece in pieces:
+                if title:
+                    current_title = title
+                if not _has_text(piece):
+                    continue
+                doc_title = title or current_title or _first_heading(piece) or self.title
+                doc_id = f"{path}#{anchor}" if anchor else path
+                docs.append(Document(ordinal=len(docs), doc_id=doc_id, title=doc_title, html=piece))
+            if ended:
+                break
+        return docs
+
+    @staticmethod
+    def _split_at_toc(html: str, entries: list[_TocEntry]) -> list[tuple[str, str, str]]:
+        """(anchor, title, html) pieces of one file, cut where table-of-contents entries point.
+
+        A piece before the first entry has an empty title (it continues the previous chapter).
+        """
+        cuts: list[tuple[int, str, str]] = []
+        seen: set[int] = set()
+        for entry in entries:
+            if not entry.anchor:
+                position = 0
+            else:
+                match = re.search(
+                    r"""<[^<>]*\b(?:id|name)\s*=\s*["']""" + re.escape(entry.anchor) + "[\"']", html
+                )
+                if not match:
+                    continue
+                position = match.start()
+            if position in seen:
+                continue
+            seen.add(position)
+            cuts.append((position, entry.anchor, entry.title))
+        cuts.sort()
+        if not cuts:
+            return [("", "", html)]
+        pieces = []
+        if cuts[0][0] > 0:
+            pieces.append(("", "", html[: cuts[0][0]]))
+        for i, (position, anchor, title) in enumerate(cuts):
+            end = cuts[i + 1][0] if i + 1 < len(cuts) else len(html)
+            body = html[position:end]
+            pieces.append((anchor, title, body if position == 0 else "<html><body>" + body))
+        return pieces
+
+    # -- SourceReader ---------------------------------------------------------------------
+
+    def info(self) -> SourceInfo:
+        """Title, author, language; identity is the SHA-256 of the file."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return SourceInfo(
+            path=str(self.path),
+            kind="epub",
+            title=self.title,
+            identity=f"sha256:{digest.hexdigest()}",
+            size=self.path.stat().st_size,
+            language=self.language,
+            author=", ".join(self.authors),
+            description=self.description,
+            date=self.date,
+            document_count=len(self._docs),
+            metadata={"identifier": self.identifier} if self.identifier else {},
+        )
+
+    def documents(self, start: int = 0) -> Iterator[Document]:
+        """Chapters (table-of-contents sections) in spine order from ordinal `start` on."""
+        yield from self._docs[max(0, start) :]
+
+    def resource(self, path: str) -> Resource | None:
+        """A chapter's XHTML, an image or a stylesheet by its path in the book (or a doc_id)."""
+        name = unquote(path.split("#", 1)[0]).lstrip("/")
+        if name not in self._names:
+            name = posixpath.normpath(posixpath.join(self._opf_dir, name))
+            if name not in self._names:
+                return None
+        try:
+            content = self._read_member(name)
+        except (zipfile.BadZipFile, zlib.error, OSError):
+            return None
+        media = self._types.get(name) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return Resource(path=name, mimetype=media, content=content)
+
+    def close(self) -> None:
+        """Close the book's ZIP file."""
+        self._zip.close()
+
+    def __enter__(self) -> EpubReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
