@@ -1,0 +1,188 @@
+"""Structure-aware chunking: a document's text cut into passages that fit the embedder's window.
+
+A chunk never crosses a section boundary. Inside a section, paragraphs are packed greedily up to
+`max_tokens`; a paragraph too long on its own is cut at sentence boundaries, and a sentence too
+long on its own at word boundaries. Consecutive chunks of a section share a small overlap (the
+last sentence or two of the previous chunk, up to `overlap_tokens`) so a fact that straddles a
+cut is still found whole in one of them.
+
+Every chunk's text is exactly `DocumentText.text[start:end]`, so a reader can highlight it.
+The text that gets *embedded* adds the title and section heading in front (see
+`embedding_text`): a passage like "It was destroyed in 1323." means little without "Lighthouse
+of Alexandria — Destruction".
+
+Token counts use a cheap estimate calibrated against all-MiniLM-L6-v2's WordPiece tokenizer
+(the model truncates at 256 word pieces; the default budget of 200 leaves room for the title
+prefix and estimate error). It errs on the high side for non-English text, whose words the
+English vocabulary breaks into many pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ingest.documents import Chunk, DocumentText, Locator
+
+DEFAULT_MAX_TOKENS = 200
+DEFAULT_OVERLAP_TOKENS = 30
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A sentence ends at . ! ? (or their CJK/Arabic forms), optionally followed by closing quotes or
+# brackets, then whitespace.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？؟…])[\"'”’)\]]*\s+")
+_WORD_SPAN = re.compile(r"\S+")
+
+
+def estimate_tokens(text: str) -> int:
+    """A fast upper-leaning estimate of WordPiece tokens for `text`.
+
+    ASCII words cost one piece plus one per ~5 letters beyond the first 6 (rare long words split);
+    non-ASCII words (Cyrillic, Arabic, accented) cost almost one piece per character, as the
+    English vocabulary knows few of them whole. Punctuation costs one each. Measured against the
+    real tokenizer on Gutenberg English, Belarusian Wikibooks and Arabic paragraphs, the estimate
+    is within about -20%/+25% of the true count.
+    """
+    total = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        n = len(word)
+        if word.isascii():
+            total += 1 + (n - 2) // 5 if n > 6 else 1
+        else:
+            total += max(1, n - n // 8)
+    return total
+
+
+def embedding_text(title: str, section: str, text: str) -> str:
+    """The text to embed for a chunk: title and section heading give a passage its context."""
+    if section and section != title:
+        return f"{title} — {section}: {text}"
+    return f"{title}: {text}" if title else text
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    tokens: int
+
+
+def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Non-blank pieces of text[start:end] separated by `pattern`, trimmed of whitespace."""
+    pos = start
+    for match in pattern.finditer(text, start, end):
+        yield from _trimmed(text, pos, match.start())
+        pos = match.end()
+    yield from _trimmed(text, pos, end)
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end:
+        yield start, end
+
+
+def _units(text: str, start: int, end: int, max_tokens: int) -> Iterator[_Span]:
+    """Paragraphs of a section, each cut into sentences (then words) when too long alone."""
+    for p_start, p_end in _spans(_PARAGRAPH_BREAK, text, start, end):
+        tokens = estimate_tokens(text[p_start:p_end])
+        if tokens <= max_tokens:
+            yield _Span(p_start, p_end, tokens)
+            continue
+        for s_start, s_end in _spans(_SENTENCE_END, text, p_start, p_end):
+            tokens = estimate_tokens(text[s_start:s_end])
+            if tokens <= max_tokens:
+                yield _Span(s_start, s_end, tokens)
+            else:
+                yield from _word_windows(text, s_start, s_end, max_tokens)
+
+
+def _word_windows(text: str, start: int, end: int, max_tokens: int) -> Iterator[_Span]:
+    """A sentence longer than the window, cut at word boundaries."""
+    w_start = w_end = -1
+    tokens = 0
+    for match in _WORD_SPAN.finditer(text, start, end):
+        cost = estimate_tokens(match.group())
+        if w_start >= 0 and tokens + cost > max_tokens:
+            yield _Span(w_start, w_end, tokens)
+            w_start, tokens = -1, 0
+        if w_start < 0:
+            w_start = match.start()
+        # A single "word" longer than the window (a URL, a formula) is kept whole; the model
+        # truncates it, which is the best anyone can do with it.
+        w_end = match.end()
+        tokens += cost
+    if w_start >= 0:
+        yield _Span(w_start, w_end, tokens)
+
+
+def _pack(units: list[_Span], max_tokens: int, overlap_tokens: int) -> Iterator[tuple[int, int]]:
+    """Greedy packing of units into (start, end) windows with a trailing-unit overlap."""
+    i = 0
+    n = len(units)
+    while i < n:
+        tokens = units[i].tokens
+        j = i + 1
+        while j < n and tokens + units[j].tokens <= max_tokens:
+            tokens += units[j].tokens
+            j += 1
+        yield units[i].start, units[j - 1].end
+        if j >= n:
+            return
+        # Step back over trailing units that fit the overlap budget, but always advance.
+        back = j
+        carried = 0
+        while back - 1 > i and carried + units[back - 1].tokens <= overlap_tokens:
+            back -= 1
+            carried += units[back].tokens
+        # Never start the next window with a unit that would leave no room to advance.
+        if back < j and carried + units[j].tokens > max_tokens:
+            back = j
+        i = back
+
+
+def chunk_document(
+    source_id: str,
+    ordinal: int,
+    doc_id: str,
+    doc: DocumentText,
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+) -> list[Chunk]:
+    """Cut a document's text into chunks that fit the embedder's window, each with its locator."""
+    text = doc.text
+    regions: list[tuple[str, int, int]] = []
+    pos = 0
+    for section in sorted(doc.sections, key=lambda s: s.start):
+        start, end = max(section.start, pos), min(section.end, len(text))
+        if start > pos:
+            regions.append(("", pos, start))  # text before the first heading (or between)
+        if end > start:
+            regions.append((section.heading, start, end))
+            pos = end
+    if pos < len(text):
+        regions.append(("", pos, len(text)))
+
+    chunks: list[Chunk] = []
+    for heading, start, end in regions:
+        units = list(_units(text, start, end, max_tokens))
+        for c_start, c_end in _pack(units, max_tokens, overlap_tokens):
+            locator = Locator(
+                source_id=source_id,
+                doc_id=doc_id,
+                title=doc.title,
+                section=heading,
+                ordinal=ordinal,
+                chunk_index=len(chunks),
+                start=c_start,
+                end=c_end,
+            )
+            chunks.append(Chunk(text=text[c_start:c_end], locator=locator))
+    return chunks

