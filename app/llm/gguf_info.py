@@ -80,6 +80,8 @@ class GgufInfo:
     # What llama.cpp puts on the GPU besides the layers when everything is offloaded: the output
     # head and final norm (the token embeddings again when the head is tied to them).
     output_bytes: int = 0
+    embedding_bytes: int = 0  # token_embd.*, always on the CPU
+    tied_output: bool = False  # no output.weight: the head reuses the token embeddings
     vocab_size: int = 0
     feed_forward_length: int = 0
     parameter_count: int = 0
@@ -392,6 +394,8 @@ def _info_from(
         layer_bytes=per_layer,
         other_bytes=other,
         output_bytes=output,
+        embedding_bytes=embeddings,
+        tied_output=not has_output_weight,
         vocab_size=vocab_size,
         feed_forward_length=arch_int("feed_forward_length"),
         parameter_count=sum(t.n_elements for t in tensors),
