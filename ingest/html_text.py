@@ -21,7 +21,8 @@ _DROP_SELECTOR = ", ".join([
     ".refbegin", ".mw-ref", ".reference", ".noprint", ".metadata", ".ambox", ".mbox-small",
     ".thumb", ".gallery", ".mw-empty-elt", ".mw-jump-link", ".catlinks", "[role=navigation]",
     "[role=note]", ".pg-boilerplate", "#pg-header", "#pg-footer", "#pg-machine-header",
-    ".pagenum", ".lnum", ".linenum", "a.noteref",
+    ".pagenum", ".lnum", ".linenum", "a.noteref", "[epub\\:type=pagebreak]",
+    "[role=doc-pagebreak]", "[epub\\:type=noteref]",
 ])  # fmt: skip
 _BLOCKS = "h1, h2, h3, h4, h5, h6, p, pre, dt, dd, blockquote, div"
 _CONTAINERS = frozenset({"blockquote", "dd", "dt", "div"})
@@ -35,6 +36,7 @@ _DROPPED_SECTIONS = {
     "referencias", "enlaces externos", "bibliografía",
 }  # fmt: skip
 _SPACE = re.compile(r"\s+")
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 def _clean(text: str) -> str:
@@ -120,8 +122,8 @@ def html_to_text(html: str, title: str = "") -> DocumentText:
         paragraphs.append(text)
         pos += len(text)
     if not has_prose:
-        # Plain HTML with bare text (no <p>): each line of the body text is a paragraph.
-        lines = [_clean(line) for line in root.text(deep=True, separator="\n").split("\n")]
+        # Plain HTML with bare text (no <p>): blank lines separate its paragraphs.
+        lines = [_clean(line) for line in _BLANK_LINE.split(root.text(deep=True))]
         paragraphs = [line for line in lines if line]
         pos = sum(len(p) for p in paragraphs) + 2 * max(len(paragraphs) - 1, 0)
         sections, heading, section_start = [], title, 0

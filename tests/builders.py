@@ -189,3 +189,37 @@ def sample_corpus() -> Corpus:
         Chapter("Chapter II. The Storm", "<h1>Chapter II. The Storm</h1><p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>"),
     ]
     return Corpus(arts, chs)
+
+
+def rewrite_zip(
+    source: Path, target: Path, *, drop: Sequence[str] = (), add: dict[str, bytes] | None = None
+) -> Path:
+    """Copy a ZIP-based file (an EPUB) leaving out the members in `drop` and adding `add`."""
+    import zipfile
+
+    target = Path(target)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for info in src.infolist():
+            if info.filename in drop or info.filename in (add or {}):
+                continue
+            compress = zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED
+            dst.writestr(info.filename, src.read(info.filename), compress_type=compress)
+        for name, data in (add or {}).items():
+            dst.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return target
+
+
+def encryption_xml(entries: Sequence[tuple[str, str]]) -> bytes:
+    """META-INF/encryption.xml declaring (zip member path, algorithm URI) pairs."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">',
+    ]
+    for uri, algorithm in entries:
+        parts.append(
+            '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#">'
+            f'<EncryptionMethod Algorithm="{algorithm}"/>'
+            f'<CipherData><CipherReference URI="{uri}"/></CipherData></EncryptedData>'
+        )
+    parts.append("</encryption>")
+    return "\n".join(parts).encode()
