@@ -79,7 +79,9 @@ def test_plain_html_without_paragraph_tags() -> None:
 
 
 def test_title_comes_from_the_page_when_not_given() -> None:
-    doc = html_to_text("<html><head><title> Honey  bee </title></head><body><p>Bees.</p></body></html>")
+    doc = html_to_text(
+        "<html><head><title> Honey  bee </title></head><body><p>Bees.</p></body></html>"
+    )
     assert doc.title == "Honey bee"
 
 
