@@ -1,0 +1,125 @@
+"""Passage selection: relevance floor, near-duplicates, diversity across documents, numbering."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.chat.retrieval import PassageRetriever, RetrievalConfig, content_words
+
+
+def test_passages_are_numbered_from_one_in_rank_order(retriever) -> None:
+    found = PassageRetriever(retriever).retrieve("Which volcano in Sicily is active?")
+    assert [p.number for p in found] == list(range(1, len(found) + 1))
+    assert found[0].title == "Volcano"
+    assert "Etna" in found[0].text
+
+
+def test_unrelated_question_finds_nothing_even_though_the_store_returns_hits(retriever) -> None:
+    # The fake, like vector search, ranks every chunk; none shares the question's topic.
+    assert len(retriever.search("recipe for chocolate cake", k=5)) == 5
+    assert PassageRetriever(retriever).retrieve("What is the recipe for chocolate cake?") == []
+
+
+def test_one_shared_common_word_is_not_enough(retriever) -> None:
+    # "world" occurs in two articles; the question is about something else.
+    assert PassageRetriever(retriever).retrieve("Who won the football world cup?") == []
+
+
+def test_question_of_only_stopwords_finds_nothing(retriever) -> None:
+    assert PassageRetriever(retriever).retrieve("What is it?") == []
+
+
+def test_near_duplicates_are_dropped(make_hit, make_retriever) -> None:
+    text = "Mount Etna in Sicily is one of the most active volcanoes in the world today."
+    hits = [
+        make_hit("Etna", text, source="wiki2020", ordinal=1),
+        make_hit("Etna", text.replace("today.", "now."), source="wiki2024", ordinal=1),
+        make_hit(
+            "Sicily",
+            "Sicily is the largest island in the Mediterranean; Etna rises above Catania.",
+            ordinal=2,
+        ),
+    ]
+    found = PassageRetriever(make_retriever(hits)).retrieve("Is Etna in Sicily active?")
+    assert [p.locator.source_id for p in found] == ["wiki2020", "wiki"]
+
+
+def test_one_long_article_does_not_crowd_out_other_documents(make_hit, make_retriever) -> None:
+    hits = [
+        make_hit(
+            "Etna",
+            f"Etna volcano eruption number {i} covered Sicily in ash {'x' * i}.",
+            ordinal=1,
+            chunk=i,
+        )
+        for i in range(8)
+    ]
+    hits.append(
+        make_hit("Stromboli", "Stromboli is another volcano near Sicily with eruptions.", ordinal=2)
+    )
+    hits.append(
+        make_hit(
+            "Vesuvius", "Vesuvius is a volcano whose eruption buried Pompeii in ash.", ordinal=3
+        )
+    )
+    config = RetrievalConfig(passages=4, per_document=2)
+    found = PassageRetriever(make_retriever(hits), config=config).retrieve(
+        "Etna volcano eruption Sicily ash"
+    )
+    titles = [p.title for p in found]
+    assert titles.count("Etna") == 2
+    assert {"Stromboli", "Vesuvius"} <= set(titles)
+
+
+def test_a_single_relevant_document_still_fills_the_passages(make_hit, make_retriever) -> None:
+    hits = [
+        make_hit(
+            "Etna",
+            f"Etna volcano eruption {i} in Sicily, year {1600 + i * 37}.",
+            ordinal=1,
+            chunk=i,
+        )
+        for i in range(5)
+    ]
+    config = RetrievalConfig(passages=4, per_document=2)
+    found = PassageRetriever(make_retriever(hits), config=config).retrieve("Etna eruption Sicily")
+    assert len(found) == 4
+
+
+def test_over_fetches_and_passes_source_filter(retriever) -> None:
+    PassageRetriever(retriever, config=RetrievalConfig(passages=3)).retrieve(
+        "honey bee", sources=["wiki"]
+    )
+    query, k, mode, sources = retriever.queries[-1]
+    assert k >= 3 * 4 and mode == "hybrid" and sources == ("wiki",)
+
+
+class KeywordBlindEmbedder:
+    """Vectors by topic: 'bee'-ish texts point one way, everything else another."""
+
+    def embed(self, texts):
+        topics = [
+            "bee" in t.lower() or "pollinat" in t.lower() or "hive" in t.lower() for t in texts
+        ]
+        return np.array([[1.0, 0.0] if t else [0.0, 1.0] for t in topics], dtype=np.float32)
+
+
+def test_semantic_similarity_admits_a_paraphrase_without_shared_words(
+    make_hit, make_retriever
+) -> None:
+    hits = [
+        make_hit(
+            "Honey bee", "Workers collect nectar and carry pollen back to the hive.", ordinal=1
+        )
+    ]
+    question = "Which insects pollinate flowers?"
+    assert PassageRetriever(make_retriever(hits)).retrieve(question) == []
+    found = PassageRetriever(make_retriever(hits), embedder=KeywordBlindEmbedder()).retrieve(
+        question
+    )
+    assert len(found) == 1 and found[0].similarity == 1.0
+
+
+def test_stems_match_plural_and_singular() -> None:
+    assert content_words("volcanoes") == content_words("volcano")
+    assert content_words("eruptions") == content_words("eruption")
