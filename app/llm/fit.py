@@ -28,10 +28,8 @@ def kv_cache_bytes(
     info: GgufInfo, n_ctx: int, cache_type_k: str = "f16", cache_type_v: str | None = None
 ) -> int:
     """Bytes of the K and V caches of all layers for `n_ctx` tokens."""
-    return sum(
-        _layer_kv_bytes(info, layer, n_ctx, cache_type_k, cache_type_v)
-        for layer in range(info.block_count)
-    )
+    layers = range(info.block_count)
+    return int(sum(_layer_kv_bytes(info, i, n_ctx, cache_type_k, cache_type_v) for i in layers))
 
 
 def _layer_kv_bytes(
