@@ -1,0 +1,730 @@
+"""The library store: a LanceDB folder holding sources, their text chunks and their vectors.
+
+Schema (one LanceDB table each):
+
+- `meta` (key, value): schema version; the embedder's name and dimension once any vector has been
+  written (a store built with one embedder refuses another: `EmbedderMismatch`); the number of
+  vectors when the vector index was last trained.
+- `sources`: one row per source file — source_id (from the identity), path, kind ("zim"/"epub"),
+  title, identity (ZIM UUID or EPUB content hash), size, language, author, documents, chunks,
+  embedded, stage, error, embedder, added_at, and two resume checkpoints: `read_ordinal` (every
+  document with a smaller ordinal has all its chunks in `chunks`) and `embed_ordinal` (every chunk
+  of a document with a smaller ordinal has its vector in `vectors`).
+  Stages: "reading" (stage 1 running; invisible to search) → "keyword" (all text written and
+  full-text indexed) → "embedding" (vectors being filled) → "ready"; or "failed" (error set,
+  no chunks, kept so the user sees what went wrong).
+- `chunks`: chunk_id ("{source_id}:{ordinal}:{chunk_index}"), source_id, doc_id, title, section,
+  ordinal, chunk_index, start, end, text. Native full-text (BM25) index on `text`.
+- `vectors`: chunk_id, source_id, ordinal, vector (float32, unit length).
+
+Vectors live in a table of their own so that stage 2 *appends* rows instead of updating the
+chunks table: a Lance update rewrites every fragment it touches, so filling a vector column in
+place would rewrite the whole text of a Wikipedia-sized table (tens of GB) once per batch. Two
+append-only tables joined on chunk_id at query time cost one small lookup per search instead.
+
+Writes are atomic per call (a Lance commit), and every checkpoint is written *after* the rows it
+covers, so after a crash anything past a checkpoint is deleted and re-done (see
+ingest.pipeline). One writer at a time holds `writer.lock` in the store folder; readers never
+lock and always see the latest committed version (read_consistency_interval = 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from ingest.documents import Locator
+from ingest.errors import EmbedderMismatch, StoreError
+
+if TYPE_CHECKING:
+    from ingest.embedding import Embedder
+    from ingest.readers import SourceReader
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+Stage = Literal["reading", "keyword", "embedding", "ready", "failed"]
+SearchMode = Literal["hybrid", "vector", "keyword"]
+VISIBLE_STAGES = ("keyword", "embedding", "ready")
+
+# Exact (flat) vector search costs about 1.6 ms per thousand 384-d vectors on the 2-core
+# development machine: median of 20 queries with a source filter, through LanceDB, on clustered
+# unit vectors — 10k: 15 ms, 50k: 76 ms, 100k: 158 ms, 200k: 345 ms, 400k: 810 ms. Past ~50k
+# vectors a hybrid search (vector + BM25 + chunk lookup) stops feeling instant, so the IVF index
+# is built from there on. Measured with the script in bench/ingest.py (`--vector-search`).
+VECTOR_INDEX_THRESHOLD = 50_000
+# Query settings for the IVF_PQ index: probe an eighth of the partitions (at least 20) and
+# re-rank 10x the candidates with the exact vectors. On 50k clustered vectors this gives
+# recall@10 of 0.98-1.0 against exact search (tests/unit/ingest/test_store.py checks >= 0.95).
+VECTOR_REFINE_FACTOR = 10
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
+
+_CHUNK_COLUMNS = [
+    "chunk_id",
+    "source_id",
+    "doc_id",
+    "title",
+    "section",
+    "ordinal",
+    "chunk_index",
+    "start",
+    "end",
+    "text",
+]
+
+
+def chunks_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("chunk_id", pa.string()),
+            ("source_id", pa.string()),
+            ("doc_id", pa.string()),
+            ("title", pa.string()),
+            ("section", pa.string()),
+            ("ordinal", pa.int64()),
+            ("chunk_index", pa.int32()),
+            ("start", pa.int32()),
+            ("end", pa.int32()),
+            ("text", pa.string()),
+        ]
+    )
+
+
+def vectors_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("chunk_id", pa.string()),
+            ("source_id", pa.string()),
+            ("ordinal", pa.int64()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One source in the library, as the `sources` table holds it."""
+
+    source_id: str
+    path: str
+    kind: str
+    title: str
+    identity: str
+    size: int = 0
+    language: str = ""
+    author: str = ""
+    description: str = ""
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    stage: str = "reading"
+    error: str = ""
+    embedder: str = ""
+    added_at: str = ""
+    read_ordinal: int = 0
+    embed_ordinal: int = 0
+
+    @property
+    def visible(self) -> bool:
+        """Whether search sees this source (its text is fully written and indexed)."""
+        return self.stage in VISIBLE_STAGES
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def sources_schema() -> pa.Schema:
+    types = {int: pa.int64(), "int": pa.int64()}
+    return pa.schema(
+        [(f.name, types.get(f.type, pa.string())) for f in fields(SourceRecord)]  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: a chunk's text, its score and where it lives."""
+
+    chunk_id: str
+    text: str
+    score: float
+    locator: Locator
+    source_title: str
+    source_kind: str
+    source_path: str
+
+
+def source_id_for(identity: str) -> str:
+    """A short stable id from a source's identity (same file, same id, in every run)."""
+    return hashlib.sha1(identity.encode("utf-8")).hexdigest()[:12]
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(_quote(v) for v in values) + ")"
+
+
+class WriterLock:
+    """An advisory lock file: one writing process (or thread) per store at a time.
+
+    The OS releases it when the holder dies, even by kill -9, so a crash never leaves the
+    library locked.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+
+    def acquire(self, timeout: float | None = None) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                _lock_file(fh)
+                self._fh = fh
+                return
+            except OSError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    fh.close()
+                    raise StoreError(
+                        "The library is being updated by another Librarian process; "
+                        "try again when it has finished."
+                    ) from None
+                time.sleep(0.05)
+
+    def release(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                _unlock_file(self._fh)
+            self._fh.close()
+            self._fh = None
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+
+    def _unlock_file(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+
+else:
+    import fcntl
+
+    def _lock_file(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_file(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class LibraryStore:
+    """The library on disk: search for everyone, writes for one writer at a time.
+
+    `embedder` is needed for vector and hybrid search and for stage 2; without one, hybrid
+    search falls back to keywords. Opening a store whose vectors came from another embedder
+    raises EmbedderMismatch unless `check_embedder=False` (used to rebuild the vectors).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        embedder: Embedder | None = None,
+        *,
+        check_embedder: bool = True,
+    ) -> None:
+        import lancedb
+
+        self.path = Path(path)
+        self.embedder = embedder
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
+            self._meta = self._db.create_table(
+                "meta",
+                schema=pa.schema([("key", pa.string()), ("value", pa.string())]),
+                exist_ok=True,
+            )
+            self._sources = self._db.create_table("sources", schema=sources_schema(), exist_ok=True)
+            self._chunks = self._db.create_table("chunks", schema=chunks_schema(), exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
+        self._vectors: Any = None
+        self._lock = WriterLock(self.path / "writer.lock")
+        self._lock_depth = 0
+        if embedder is not None and check_embedder:
+            self.check_embedder(embedder)
+
+    # ----------------------------------------------------------------- meta and embedder
+
+    def meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self._meta.search().limit(None).to_list()}
+
+    def _set_meta(self, **values: str) -> None:
+        keys = list(values)
+        self._meta.delete(f"key IN {_in_list(keys)}")
+        self._meta.add([{"key": k, "value": v} for k, v in values.items()])
+
+    def recorded_embedder(self) -> tuple[str, int] | None:
+        """(name, dim) of the embedder this store's vectors were made with, if any."""
+        meta = self.meta()
+        if "embedder" not in meta:
+            return None
+        return meta["embedder"], int(meta.get("embedder_dim", "0"))
+
+    def check_embedder(self, embedder: Embedder) -> None:
+        """Raise EmbedderMismatch when the store's vectors come from another embedder."""
+        recorded = self.recorded_embedder()
+        if recorded is None or recorded == (embedder.name, embedder.dim):
+            return
+        name, dim = recorded
+        raise EmbedderMismatch(
+            f"This library's vectors were made with the embedder '{name}' ({dim} dimensions), "
+            f"not '{embedder.name}' ({embedder.dim}); mixing them would give wrong results. "
+            f"Re-embed every source with the new one by running "
+            f"`librarian ingest --rebuild-vectors` (keyword search keeps working meanwhile), "
+            f"or go back to '{name}'."
+        )
+
+    def reset_vectors(self, embedder: Embedder) -> None:
+        """Drop every vector and record `embedder`; sources go back to stage "embedding"."""
+        with self.writing():
+            if "vectors" in self._table_names():
+                self._db.drop_table("vectors")
+            self._vectors = None
+            self._set_meta(embedder=embedder.name, embedder_dim=str(embedder.dim))
+            self._meta.delete("key = 'vector_index_rows'")
+            for rec in self.sources():
+                if rec.stage in ("embedding", "ready"):
+                    self.update_source(
+                        rec.source_id,
+                        stage="embedding",
+                        embedded=0,
+                        embed_ordinal=0,
+                        embedder=embedder.name,
+                    )
+            self.embedder = embedder
+
+    def _table_names(self) -> list[str]:
+        return list(self._db.list_tables().tables)
+
+    def _vector_table(self, create_dim: int | None = None) -> Any:
+        if self._vectors is None:
+            if "vectors" in self._table_names():
+                self._vectors = self._db.open_table("vectors")
+            elif create_dim is not None:
+                self._vectors = self._db.create_table(
+                    "vectors", schema=vectors_schema(create_dim), exist_ok=True
+                )
+        return self._vectors
+
+    # ----------------------------------------------------------------------- writer lock
+
+    @contextlib.contextmanager
+    def writing(self, timeout: float | None = 30.0) -> Iterator[None]:
+        """Hold the store's writer lock (re-entrant within this object)."""
+        if self._lock_depth == 0:
+            self._lock.acquire(timeout)
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock.release()
+
+    def _require_writer(self) -> None:
+        if self._lock_depth == 0:
+            raise RuntimeError("store writes need `with store.writing():`")
+
+    # --------------------------------------------------------------------------- sources
+
+    def sources(self) -> list[SourceRecord]:
+        """Every source, failed ones included, oldest first."""
+        rows = self._sources.search().limit(None).to_list()
+        records = [SourceRecord(**{f.name: r[f.name] for f in fields(SourceRecord)}) for r in rows]
+        return sorted(records, key=lambda r: (r.added_at, r.source_id))
+
+    def source(self, source_id: str) -> SourceRecord | None:
+        rows = (
+            self._sources.search().where(f"source_id = {_quote(source_id)}").limit(None).to_list()
+        )
+        if not rows:
+            return None
+        return SourceRecord(**{f.name: rows[0][f.name] for f in fields(SourceRecord)})
+
+    def find_source(self, name: str) -> SourceRecord | None:
+        """A source by id, identity, path, file name or title (case-insensitive).
+
+        Raises StoreError when a name or title fits more than one source.
+        """
+        records = self.sources()
+        try:
+            resolved = str(Path(name).expanduser().resolve())
+        except OSError:
+            resolved = name
+        for test in (
+            lambda r: name in (r.source_id, r.identity),
+            lambda r: r.path in (name, resolved),
+            lambda r: r.name.lower() == name.lower(),
+            lambda r: r.title.lower() == name.lower(),
+        ):
+            found = [r for r in records if test(r)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                listing = ", ".join(f"{r.source_id} ({r.path})" for r in found)
+                raise StoreError(f"'{name}' fits several sources: {listing}; use an id.")
+        return None
+
+    def find_identity(self, identity: str) -> SourceRecord | None:
+        rows = self._sources.search().where(f"identity = {_quote(identity)}").limit(None).to_list()
+        if not rows:
+            return None
+        return SourceRecord(**{f.name: rows[0][f.name] for f in fields(SourceRecord)})
+
+    def add_source(self, record: SourceRecord) -> SourceRecord:
+        self._require_writer()
+        if not record.added_at:
+            record = replace(record, added_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        self._sources.delete(f"source_id = {_quote(record.source_id)}")
+        self._sources.add([asdict(record)])
+        return record
+
+    def update_source(self, source_id: str, **values: Any) -> None:
+        self._require_writer()
+        self._sources.update(where=f"source_id = {_quote(source_id)}", values=values)
+
+    def remove(self, name_or_id: str) -> SourceRecord:
+        """Remove a source with all its chunks and vectors; returns what was removed."""
+        record = self.find_source(name_or_id)
+        if record is None:
+            raise StoreError(f"No source '{name_or_id}' in the library.")
+        with self.writing():
+            # Hide it first so a crash half-way never leaves a visible half-source.
+            self.update_source(record.source_id, stage="reading")
+            self.delete_chunks(record.source_id)
+            self._sources.delete(f"source_id = {_quote(record.source_id)}")
+        return record
+
+    # ---------------------------------------------------------------------------- chunks
+
+    def add_chunks(self, rows: pa.Table) -> None:
+        self._require_writer()
+        if rows.num_rows:
+            self._chunks.add(rows.select(_CHUNK_COLUMNS).cast(chunks_schema()))
+
+    def delete_chunks(self, source_id: str, from_ordinal: int = 0) -> None:
+        """Delete a source's chunks and vectors of documents from `from_ordinal` on."""
+        self._require_writer()
+        where = f"source_id = {_quote(source_id)}"
+        if from_ordinal > 0:
+            where += f" AND ordinal >= {int(from_ordinal)}"
+        self._chunks.delete(where)
+        self.delete_vectors(source_id, from_ordinal)
+
+    def delete_vectors(self, source_id: str, from_ordinal: int = 0) -> None:
+        self._require_writer()
+        table = self._vector_table()
+        if table is None:
+            return
+        where = f"source_id = {_quote(source_id)}"
+        if from_ordinal > 0:
+            where += f" AND ordinal >= {int(from_ordinal)}"
+        table.delete(where)
+
+    def add_vectors(
+        self, source_id: str, chunk_ids: Sequence[str], ordinals: Sequence[int], vectors: np.ndarray
+    ) -> None:
+        """Append vectors; the first ones record the store's embedder."""
+        self._require_writer()
+        if not len(chunk_ids):
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = int(vectors.shape[1])
+        if self.recorded_embedder() is None:
+            if self.embedder is None:
+                raise StoreError("Vectors can only be written with an embedder.")
+            self._set_meta(embedder=self.embedder.name, embedder_dim=str(self.embedder.dim))
+        table = self._vector_table(create_dim=dim)
+        table.add(
+            pa.table(
+                {
+                    "chunk_id": pa.array(list(chunk_ids), pa.string()),
+                    "source_id": pa.array([source_id] * len(chunk_ids), pa.string()),
+                    "ordinal": pa.array(list(ordinals), pa.int64()),
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
+                }
+            )
+        )
+
+    def chunk_count(self, source_id: str | None = None) -> int:
+        if source_id is None:
+            return int(self._chunks.count_rows())
+        return int(self._chunks.count_rows(f"source_id = {_quote(source_id)}"))
+
+    def vector_count(self, source_id: str | None = None) -> int:
+        table = self._vector_table()
+        if table is None:
+            return 0
+        if source_id is None:
+            return int(table.count_rows())
+        return int(table.count_rows(f"source_id = {_quote(source_id)}"))
+
+    def iter_chunks(
+        self, source_id: str, from_ordinal: int = 0, batch_rows: int = 4096
+    ) -> Iterator[pa.Table]:
+        """A source's chunks from `from_ordinal` on, in (ordinal, chunk_index) order, in batches
+        that end at document boundaries."""
+        where = f"source_id = {_quote(source_id)} AND ordinal >= {int(from_ordinal)}"
+        table = self._chunks.search().where(where).select(_CHUNK_COLUMNS).limit(None).to_arrow()
+        if table.num_rows == 0:
+            return
+        table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
+        ordinals = table.column("ordinal").to_numpy()
+        start = 0
+        while start < table.num_rows:
+            end = min(start + batch_rows, table.num_rows)
+            # extend to the end of the document the batch stops in
+            while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
+                end += 1
+            yield table.slice(start, end - start)
+            start = end
+
+    def table_snapshot(self) -> tuple[pa.Table, pa.Table | None]:
+        """The chunks and vectors tables sorted by chunk_id (for tests and checks)."""
+        chunks = self._chunks.search().limit(None).to_arrow().sort_by("chunk_id")
+        table = self._vector_table()
+        vectors = None
+        if table is not None:
+            vectors = table.search().limit(None).to_arrow().sort_by("chunk_id")
+        return chunks, vectors
+
+    # ------------------------------------------------------------------------ indexes
+
+    def refresh_text_index(self) -> None:
+        """Bring the full-text index up to date: created the first time, then incremental."""
+        self._require_writer()
+        from lancedb.index import FTS
+
+        names = {idx.name for idx in self._chunks.list_indices()}
+        if "text_idx" not in names:
+            if self._chunks.count_rows() == 0:
+                return
+            self._chunks.create_index("text", config=FTS(), replace=True)
+            with contextlib.suppress(Exception):  # an optimisation only; search works without
+                from lancedb.index import BTree
+
+                self._chunks.create_index("chunk_id", config=BTree(), replace=True)
+        else:
+            # optimize() folds rows written since into the existing indexes (no rebuild).
+            self._chunks.optimize()
+
+    def maintain(self, cleanup_after: timedelta = timedelta(seconds=30)) -> None:
+        """After an ingest run: compact, update indexes, build the vector index when due, and
+        delete old versions' files (keeping the last `cleanup_after` for readers mid-query)."""
+        self._require_writer()
+        self.refresh_text_index()
+        table = self._vector_table()
+        if table is not None:
+            self._maybe_build_vector_index(table)
+        for t in (self._chunks, self._sources, self._meta, table):
+            if t is not None:
+                t.optimize(cleanup_older_than=cleanup_after)
+
+    def _maybe_build_vector_index(self, table: Any) -> None:
+        rows = int(table.count_rows())
+        trained = int(self.meta().get("vector_index_rows", "0"))
+        # Retrain when the table has doubled since: partitions trained on a small sample of a
+        # different mix of sources lose recall.
+        if rows < VECTOR_INDEX_THRESHOLD or (trained and rows < 2 * trained):
+            return
+        from lancedb.index import IvfPq
+
+        dim = self.recorded_embedder()
+        sub_vectors = _sub_vectors(dim[1] if dim else 384)
+        partitions = max(16, int(rows**0.5))
+        log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
+        table.create_index(
+            "vector",
+            config=IvfPq(
+                distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
+            ),
+            replace=True,
+        )
+        self._set_meta(vector_index_rows=str(rows), vector_index_partitions=str(partitions))
+
+    def _nprobes(self) -> int:
+        partitions = int(self.meta().get("vector_index_partitions", "0"))
+        return max(20, partitions // 8)
+
+    # --------------------------------------------------------------------------- search
+
+    def visible_sources(self, only: Sequence[str] | None = None) -> dict[str, SourceRecord]:
+        """Sources search may return: stage 1 complete, and among `only` (ids) when given."""
+        wanted = set(only) if only is not None else None
+        return {
+            r.source_id: r
+            for r in self.sources()
+            if r.visible and (wanted is None or r.source_id in wanted)
+        }
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The k best chunks for `query`.
+
+        hybrid: vector top-N and BM25 top-N fused by reciprocal rank (vectors where they exist,
+        keywords everywhere); vector: cosine similarity; keyword: BM25. `sources` limits the
+        search to those source ids. Sources still in stage 1 are never returned.
+        """
+        if mode not in ("hybrid", "vector", "keyword"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        visible = self.visible_sources(sources)
+        if not query.strip() or not visible or k <= 0:
+            return []
+        where = f"source_id IN {_in_list(sorted(visible))}"
+        if mode == "keyword":
+            rows = self._keyword(query, k, where)
+            return [self._hit(r, r["_score"], visible) for r in rows]
+        if mode == "vector":
+            if self.embedder is None:
+                raise StoreError("Vector search needs an embedder.")
+            rows = self._vector(query, k, where)
+            return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
+        depth = max(4 * k, 40)
+        keyword_rows = self._keyword(query, depth, where)
+        vector_rows = self._vector(query, depth, where) if self.embedder is not None else []
+        fused: dict[str, float] = {}
+        by_id: dict[str, dict[str, Any]] = {}
+        for ranked in (vector_rows, keyword_rows):
+            for rank, row in enumerate(ranked):
+                fused[row["chunk_id"]] = fused.get(row["chunk_id"], 0.0) + 1.0 / (RRF_K + rank + 1)
+                by_id.setdefault(row["chunk_id"], row)
+        best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+        return [self._hit(by_id[cid], fused[cid], visible) for cid in best]
+
+    def _keyword(self, query: str, limit: int, where: str) -> list[dict[str, Any]]:
+        if self._chunks.count_rows() == 0:
+            return []
+        try:
+            return (
+                self._chunks.search(query, query_type="fts")
+                .where(where, prefilter=True)
+                .select([*_CHUNK_COLUMNS, "_score"])
+                .limit(limit)
+                .to_list()
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.warning("keyword search for %r failed: %s", query, exc)
+            return []
+
+    def _vector(self, query: str, limit: int, where: str) -> list[dict[str, Any]]:
+        table = self._vector_table()
+        if table is None or self.embedder is None:
+            return []
+        self.check_embedder(self.embedder)
+        qvec = self.embedder.embed([query])[0]
+        rows = (
+            table.search(qvec, vector_column_name="vector")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .nprobes(self._nprobes())
+            .refine_factor(VECTOR_REFINE_FACTOR)
+            .select(["chunk_id", "_distance"])
+            .limit(limit)
+            .to_list()
+        )
+        if not rows:
+            return []
+        texts = {r["chunk_id"]: r for r in self._chunk_rows([r["chunk_id"] for r in rows])}
+        out = []
+        for r in rows:
+            if r["chunk_id"] in texts:
+                out.append({**texts[r["chunk_id"]], "_distance": r["_distance"]})
+        return out
+
+    def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return (
+            self._chunks.search()
+            .where(f"chunk_id IN {_in_list(chunk_ids)}")
+            .select(_CHUNK_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+
+    @staticmethod
+    def _hit(row: dict[str, Any], score: float, sources: dict[str, SourceRecord]) -> Hit:
+        src = sources[row["source_id"]]
+        return Hit(
+            chunk_id=row["chunk_id"],
+            text=row["text"],
+            score=float(score),
+            locator=Locator(
+                source_id=row["source_id"],
+                doc_id=row["doc_id"],
+                title=row["title"],
+                section=row["section"],
+                ordinal=int(row["ordinal"]),
+                chunk_index=int(row["chunk_index"]),
+                start=int(row["start"]),
+                end=int(row["end"]),
+            ),
+            source_title=src.title,
+            source_kind=src.kind,
+            source_path=src.path,
+        )
+
+    def document_chunks(self, source_id: str, doc_id: str) -> list[Hit]:
+        """Every chunk of one document in order (for the reader view to highlight)."""
+        record = self.source(source_id)
+        if record is None:
+            return []
+        rows = (
+            self._chunks.search()
+            .where(f"source_id = {_quote(source_id)} AND doc_id = {_quote(doc_id)}")
+            .select(_CHUNK_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+        rows.sort(key=lambda r: r["chunk_index"])
+        return [self._hit(r, 0.0, {source_id: record}) for r in rows]
+
+    def open_reader(self, source_id: str) -> SourceReader:
+        """The source's reader, for the reader view (raises SourceError if the file moved)."""
+        from ingest.readers import open_source
+
+        record = self.source(source_id)
+        if record is None:
+            raise StoreError(f"No source '{source_id}' in the library.")
+        return open_source(record.path)
+
+
+def _sub_vectors(dim: int) -> int:
+    """PQ sub-vectors of 8 dimensions each (384 → 48), the usual speed/recall balance."""
+    for width in (8, 4, 2, 1):
+        if dim % width == 0:
+            return dim // width
+    return dim
