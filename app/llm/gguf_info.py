@@ -303,6 +303,8 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> _Header:
     alignment = int(meta.get("general.alignment", DEFAULT_ALIGNMENT) or DEFAULT_ALIGNMENT)
     data_start = -(-cur.pos // alignment) * alignment
     data_bytes = sum(t.n_bytes for t in tensors)
+    if not tensors and "split.count" not in meta:
+        raise GgufError(path, "it holds no weights (a vocabulary-only file?)")
     if data_start + data_bytes > size:
         missing = data_start + data_bytes - size
         raise GgufError(path, f"the file is truncated ({missing:,} bytes of weights are missing)")
