@@ -127,7 +127,11 @@ def assets_dir() -> Path:
 
 
 def launcher_command() -> Path:
-    """The program the desktop entry starts: the bundle's executable, or the `librarian` script."""
+    """The program the desktop entry starts: the AppImage, the bundle, or the `librarian` script."""
+    appimage = os.environ.get("APPIMAGE")
+    if appimage and getattr(sys, "frozen", False):
+        # Inside an AppImage, sys.executable lives in a mount that is gone after exit.
+        return Path(appimage).absolute()
     if getattr(sys, "frozen", False):
         return Path(sys.executable).resolve()
     beside_python = Path(sys.executable).parent / "librarian"

@@ -174,3 +174,12 @@ def test_default_command_is_the_librarian_script_beside_python(
 ) -> None:
     monkeypatch.setattr(desktop.sys, "executable", str(command.parent / "python"))
     assert desktop.launcher_command() == command
+
+
+def test_inside_an_appimage_the_launcher_starts_the_appimage(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(desktop.sys, "frozen", True, raising=False)
+    monkeypatch.setattr(desktop.sys, "executable", "/tmp/.mount_Libr123/usr/lib/Librarian")
+    monkeypatch.setenv("APPIMAGE", str(tmp_path / "Librarian-x86_64.AppImage"))
+    assert desktop.launcher_command() == tmp_path / "Librarian-x86_64.AppImage"
