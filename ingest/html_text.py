@@ -35,12 +35,11 @@ _DROPPED_SECTIONS = {
     "voir aussi", "notes et références", "références", "liens externes", "véase también",
     "referencias", "enlaces externos", "bibliografía",
 }  # fmt: skip
-_SPACE = re.compile(r"\s+")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 def _clean(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _contains(node: LexborNode, other: LexborNode) -> bool:

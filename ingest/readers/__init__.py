@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,12 @@ class SourceReader(Protocol):
 
     def documents(self, start: int = 0) -> Iterator[Document]:
         """Documents from ordinal `start` on, in the reader's stable order (cluster order for ZIM,
-        spine order for EPUB)."""
+        spine order for EPUB).
+
+        Ordinals increase and mean the same document on every run of the same file, so a run can
+        resume from the last ordinal it stored; they may skip numbers (a ZIM's section-redirect
+        stubs keep their ordinal but are not yielded).
+        """
         ...
 
     def resource(self, path: str) -> Resource | None:
@@ -43,6 +49,10 @@ class SourceReader(Protocol):
         """Release the file."""
         ...
 
+    def __enter__(self) -> SourceReader: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 def open_source(path: Path | str) -> SourceReader:
     """Open a ZIM archive or EPUB book, chosen by its content (then by its name).
@@ -52,6 +62,14 @@ def open_source(path: Path | str) -> SourceReader:
     from ingest.errors import SourceError, UnsupportedFile
 
     path = Path(path).expanduser().absolute()
+    split_first = path.with_name(path.name + "aa")
+    if path.suffix.lower() == ".zim" and not path.exists() and split_first.exists():
+        path = split_first  # a split archive named by its base name, as Kiwix tools accept
+    part = _SPLIT_PART.match(path.name)
+    if part and part["suffix"].lower() != "aa":
+        raise SourceError(
+            path, f"is a later part of the split archive {part['base']}aa; open the first part"
+        )
     try:
         with open(path, "rb") as fh:
             head = fh.read(64)
@@ -76,6 +94,7 @@ def open_source(path: Path | str) -> SourceReader:
 
 
 _ZIM_MAGIC = (72173914).to_bytes(4, "little")
+_SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
 
 
 def _sniff(head: bytes, name: str) -> str | None:

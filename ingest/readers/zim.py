@@ -49,7 +49,7 @@ def zim_parts(path: Path) -> list[Path]:
     match = _SPLIT_PART.match(path.name)
     if not match:
         return [path]
-    parts = []
+    parts: list[Path] = []
     for first in "abcdefghijklmnopqrstuvwxyz":
         for second in "abcdefghijklmnopqrstuvwxyz":
             part = path.with_name(f"{match['base']}{first}{second}")
