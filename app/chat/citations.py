@@ -118,6 +118,43 @@ def resolve(answer: str, passages: Sequence[Passage]) -> CitedAnswer:
     return CitedAnswer(text=text.strip(), citations=cited, dropped=list(dropped), sources=sources)
 
 
+class CitationFilter:
+    """Cleans citations out of a stream as it is shown: holds back an open "[" until its "]".
+
+    `feed(piece)` returns the text that is safe to show now; `flush()` the rest at the end.
+    Brackets that cite only numbers not in `numbers` disappear; mixed ones keep the valid part.
+    """
+
+    HOLD = 24  # an "[" left open longer than this is not a citation
+
+    def __init__(self, numbers: Sequence[int]) -> None:
+        self.numbers = set(numbers)
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._pending + piece
+        cut = text.rfind("[")
+        if cut != -1 and "]" not in text[cut:] and len(text) - cut <= self.HOLD:
+            ready, self._pending = text[:cut], text[cut:]
+        else:
+            ready, self._pending = text, ""
+        return self._rewrite(ready)
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return self._rewrite(rest)
+
+    def _rewrite(self, text: str) -> str:
+        def keep_valid(m: re.Match[str]) -> str:
+            nums = numbers_in(m.group(1))
+            valid = [n for n in dict.fromkeys(nums) if n in self.numbers]
+            if valid == nums:
+                return m.group(0)
+            return "".join(f"[{n}]" for n in valid)
+
+        return _CITATION.sub(keep_valid, text)
+
+
 def locator_dict(loc: Locator) -> dict[str, object]:
     """A locator as plain JSON-able data (for `--json` and history)."""
     return {

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.settings import SearchMode
 from ingest.documents import Locator
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Retriever(Protocol):
         self,
         query: str,
         k: int = 10,
-        mode: str = "hybrid",
+        mode: SearchMode = "hybrid",
         sources: Sequence[str] | None = None,
     ) -> Sequence[Any]: ...
 
@@ -117,7 +118,7 @@ class RetrievalConfig:
     """Knobs of passage selection; the defaults suit a MiniLM embedder and ~200-word chunks."""
 
     passages: int = 6
-    mode: str = "hybrid"
+    mode: SearchMode = "hybrid"
     overfetch: int = 4  # ask the store for passages * overfetch chunks (at least min_fetch)
     min_fetch: int = 20
     per_document: int = 2

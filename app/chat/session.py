@@ -156,6 +156,9 @@ class ChatSession:
         cfg = retrieval_config or RetrievalConfig(
             passages=self.settings.retrieval.passages, mode=self.settings.retrieval.mode
         )
+        # The store's own embedder (when it has one) also judges relevance: see retrieval.py.
+        if embedder is None:
+            embedder = getattr(retriever, "embedder", None)
         self.passages = PassageRetriever(retriever, embedder=embedder, config=cfg)
         self.prompts = PromptBuilder(model)
         self.turns: list[Turn] = []

@@ -73,3 +73,21 @@ def test_answer_without_citations_lists_all_sources_uncited() -> None:
     result = resolve("I am not sure.", passages(2))
     assert result.citations == []
     assert [s.cited for s in result.sources] == [False, False]
+
+
+def test_streamed_pieces_show_no_invalid_citation_even_when_split_across_pieces() -> None:
+    from app.chat.citations import CitationFilter
+
+    pieces = ["Etna is ", "active [", "1", ", 7]", ". Lava [", "9] flows", " [2", "]."]
+    shown = CitationFilter([1, 2])
+    text = "".join(shown.feed(p) for p in pieces) + shown.flush()
+    assert text == "Etna is active [1]. Lava  flows [2]."
+
+
+def test_stream_filter_releases_a_bracket_that_is_not_a_citation() -> None:
+    from app.chat.citations import CitationFilter
+
+    shown = CitationFilter([1])
+    first = shown.feed("a list [note: " + "x" * 30)
+    assert first.startswith("a list [note: ")
+    assert shown.flush() == ""
