@@ -113,6 +113,13 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
+            try:  # transformers draws a "Loading weights" bar on stderr, over our own progress
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:
+                pass
+
             log.info("loading embedder %s from %s on %s", self._name, self.model_dir, self.device)
             try:
                 self._model = SentenceTransformer(
@@ -122,7 +129,11 @@ class SentenceTransformerEmbedder:
                 raise EmbedderUnavailable(
                     f"Could not load the embedding model from {self.model_dir}: {exc}"
                 ) from exc
-            got = self._model.get_sentence_embedding_dimension()
+            dim_of = (
+                getattr(self._model, "get_embedding_dimension", None)
+                or self._model.get_sentence_embedding_dimension
+            )
+            got = dim_of()
             if got and got != self._dim:
                 self._dim = int(got)
         return self._model

@@ -1,0 +1,261 @@
+"""The library commands of the CLI: ingest, sources, remove, search (`librarian` and `python -m ingest`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from ingest.errors import IngestError
+from ingest.locations import default_library
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add `ingest`, `sources`, `remove` and `search` to a parent parser's subparsers."""
+    library = argparse.ArgumentParser(add_help=False)
+    library.add_argument(
+        "--library",
+        type=Path,
+        default=None,
+        help="the library folder (default: the 'library' folder in Librarian's data folder)",
+    )
+
+    p = subparsers.add_parser(
+        "ingest",
+        parents=[library],
+        help="add ZIM archives and EPUB books (files or folders) to the library",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; none: just resume")
+    p.add_argument(
+        "--keyword-only",
+        action="store_true",
+        help="stop after stage 1 (keyword search); run ingest again later to embed",
+    )
+    p.add_argument(
+        "--rebuild-vectors",
+        action="store_true",
+        help="drop every vector and re-embed all sources with the current embedder",
+    )
+    p.add_argument("--workers", type=int, default=None, help="parser processes (default: auto)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.set_defaults(func=cmd_ingest)
+
+    p = subparsers.add_parser("sources", parents=[library], help="list the library's sources")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_sources)
+
+    p = subparsers.add_parser(
+        "remove", parents=[library], help="remove a source and all its passages"
+    )
+    p.add_argument("source", metavar="SOURCE", help="id, file name, path or title")
+    p.set_defaults(func=cmd_remove)
+
+    p = subparsers.add_parser("search", parents=[library], help="search the library")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    p.add_argument("--k", type=int, default=10, help="number of hits")
+    p.add_argument("--source", action="append", default=None, help="limit to a source (repeat)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.set_defaults(func=cmd_search)
+
+
+def _library(args: argparse.Namespace) -> Path:
+    return Path(args.library) if args.library else default_library()
+
+
+class _ProgressLine:
+    """One self-overwriting progress line per source and stage on stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last: dict[tuple[str, str], float] = {}
+
+    def show(self, ev: Any) -> None:
+        key = (ev.path, ev.stage)
+        now = time.monotonic()
+        finished = ev.total and ev.done >= ev.total
+        # Not a terminal (a log, a pipe): a line every 5 s is plenty.
+        if not self.tty and not finished and now - self.last.get(key, 0.0) < 5.0:
+            return
+        self.last[key] = now
+        width = 24
+        frac = min(1.0, ev.done / ev.total) if ev.total else 0.0
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        eta = f" ETA {_duration(ev.eta)}" if ev.eta else ""
+        rate = f" {ev.rate:,.0f} chunks/s" if ev.rate else ""
+        name = Path(ev.path).name if ev.title == "library" else ev.title
+        line = f"{ev.stage:<9} [{bar}] {ev.done:,}/{ev.total:,} {ev.unit}{rate}{eta}  {name[:40]}"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.embedding import default_embedder
+    from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
+
+    cancel = threading.Event()
+    progress = _ProgressLine(sys.stderr)
+    counts = {"added": 0, "already": 0, "skipped": 0, "failed": 0, "cancelled": 0}
+    events = ingest_paths(
+        args.paths,
+        _library(args),
+        embedder_factory=lambda: default_embedder(args.device),
+        keyword_only=args.keyword_only,
+        cancel=cancel,
+        workers=args.workers,
+        rebuild_vectors=args.rebuild_vectors,
+    )
+    try:
+        for ev in events:
+            if isinstance(ev, ProgressEvent):
+                progress.show(ev)
+            elif isinstance(ev, SourceResult):
+                progress.clear()
+                counts[ev.status] += 1
+                stream = sys.stderr if ev.status in ("failed", "skipped") else sys.stdout
+                print(ev.line, file=stream, flush=True)
+    except KeyboardInterrupt:
+        cancel.set()
+        progress.clear()
+        print("stopping at the next batch…", file=sys.stderr, flush=True)
+        for ev in events:
+            if isinstance(ev, SourceResult):
+                counts[ev.status] += 1
+                print(ev.line, file=sys.stderr)
+        return 130
+    except IngestError as exc:
+        progress.clear()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        progress.clear()
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    print(f"done: {summary or 'nothing to do'}")
+    return 1 if counts["failed"] else 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from ingest.store import LibraryStore
+
+    try:
+        records = LibraryStore(_library(args)).sources()
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([asdict(r) for r in records], indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("The library is empty. Add files with: librarian ingest PATH...")
+        return 0
+    for r in records:
+        state = r.stage if r.stage != "failed" else f"failed: {r.error}"
+        print(f"{r.source_id}  {r.kind:<4}  {r.chunks:>8,} passages  {state:<9}  {r.title}")
+        print(f"{'':14}{r.path}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ingest.store import LibraryStore
+
+    try:
+        record = LibraryStore(_library(args)).remove(args.source)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed {record.title} ({record.chunks} passages)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ingest.store import LibraryStore
+
+    try:
+        store = LibraryStore(_library(args))
+        if args.mode != "keyword" and store.recorded_embedder() is not None:
+            from ingest.embedding import default_embedder
+
+            embedder = default_embedder(args.device)
+            store.check_embedder(embedder)
+            store.embedder = embedder
+        elif args.mode == "vector":
+            print("error: the library has no vectors yet; run `librarian ingest`", file=sys.stderr)
+            return 1
+        sources = None
+        if args.source:
+            sources = []
+            for name in args.source:
+                rec = store.find_source(name)
+                if rec is None:
+                    print(f"error: no source '{name}' in the library", file=sys.stderr)
+                    return 1
+                sources.append(rec.source_id)
+        hits = store.search(args.query, k=args.k, mode=args.mode, sources=sources)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([_hit_json(h) for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no matches")
+        return 0
+    for i, h in enumerate(hits, 1):
+        where = h.locator.title
+        if h.locator.section and h.locator.section != h.locator.title:
+            where += f" › {h.locator.section}"
+        print(f"{i:>2}. {where}  [{h.source_title}]  ({h.score:.3f})")
+        print(f"    {_snippet(h.text)}")
+    return 0
+
+
+def _hit_json(hit: Any) -> dict[str, Any]:
+    out = asdict(hit)
+    return out
+
+
+def _snippet(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m ingest`: the library commands alone."""
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Librarian's library.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
