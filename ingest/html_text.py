@@ -13,7 +13,7 @@ from ingest.documents import DocumentText, Section
 _DROP_TAGS = [
     "script", "style", "noscript", "template", "head", "nav", "table", "figure", "figcaption",
     "ul", "ol", "math", "svg", "button", "form", "input", "select", "textarea", "iframe",
-    "object", "audio", "video", "canvas", "map",
+    "object", "audio", "video", "canvas", "map", "footer",
 ]  # fmt: skip
 _DROP_SELECTOR = ", ".join([
     ".infobox", ".navbox", ".vertical-navbox", ".sidebar", ".toc", "#toc", ".mw-editsection",
@@ -21,11 +21,16 @@ _DROP_SELECTOR = ", ".join([
     ".refbegin", ".mw-ref", ".reference", ".noprint", ".metadata", ".ambox", ".mbox-small",
     ".thumb", ".gallery", ".mw-empty-elt", ".mw-jump-link", ".catlinks", "[role=navigation]",
     "[role=note]", ".pg-boilerplate", "#pg-header", "#pg-footer", "#pg-machine-header",
-    ".pagenum", ".lnum", ".linenum", "a.noteref", "[epub\\:type=pagebreak]",
+    ".mw-footer", "#footer", ".pagenum", ".lnum", ".linenum", "a.noteref", "[epub\\:type=pagebreak]",
     "[role=doc-pagebreak]", "[epub\\:type=noteref]",
 ])  # fmt: skip
 _BLOCKS = "h1, h2, h3, h4, h5, h6, p, pre, dt, dd, blockquote, div"
 _CONTAINERS = frozenset({"blockquote", "dd", "dt", "div"})
+# Elements whose text is read on their own (or dropped), never as part of a container's text.
+_STRUCTURAL = frozenset(
+    {"h1", "h2", "h3", "h4", "h5", "h6", "p", "pre", "dt", "dd", "blockquote", "div", "section",
+     "article", "details", "summary", "main", "aside", "header", "dl", "li", "center"}
+)  # fmt: skip
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Section headings whose whole section is apparatus, not content (English and a few others).
 _DROPPED_SECTIONS = {
@@ -36,6 +41,8 @@ _DROPPED_SECTIONS = {
     "referencias", "enlaces externos", "bibliografía",
 }  # fmt: skip
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# mwoffliner wraps its "This article is issued from Wikipedia…" footer in these comments.
+_NOINDEX = re.compile(r"<!--htdig_noindex-->.*?<!--/htdig_noindex-->", re.DOTALL)
 
 
 def _clean(text: str) -> str:
@@ -54,12 +61,24 @@ def _contains(node: LexborNode, other: LexborNode) -> bool:
     return False
 
 
+def _own_text(node: LexborNode) -> str:
+    """Text of a container outside the blocks nested in it (`<div>Intro <div>…</div></div>`)."""
+    parts = [
+        child.text(deep=True)
+        for child in node.iter(include_text=True)
+        if child.tag not in _STRUCTURAL and child.tag != "-comment"
+    ]
+    return _clean("".join(parts))
+
+
 def html_to_text(html: str, title: str = "") -> DocumentText:
     """Readable text of an HTML page: paragraphs separated by blank lines, headings as sections.
 
     Headings are not part of the text; each becomes a Section covering the text under it (the
     lead, before any heading, is a section headed by the page title).
     """
+    if "htdig_noindex" in html:
+        html = _NOINDEX.sub("", html)
     tree = LexborHTMLParser(html)
     if not title:
         node = tree.css_first("title")
@@ -112,8 +131,9 @@ def html_to_text(html: str, title: str = "") -> DocumentText:
             continue
         # A container that holds other blocks gives its text through them.
         if tag in _CONTAINERS and i + 1 < len(blocks) and _contains(node, blocks[i + 1]):
-            continue
-        text = _clean(node.text(deep=True))
+            text = _own_text(node)  # its nested blocks give the rest, in their turn
+        else:
+            text = _clean(node.text(deep=True))
         if not text:
             continue
         if paragraphs:

@@ -94,3 +94,17 @@ def test_empty_and_furniture_only_pages_have_no_text() -> None:
 def test_unicode_and_rtl_text_survive() -> None:
     doc = html_to_text("<p>Беларуская мова</p><p>حسنًا! إن أردنا</p>")
     assert doc.text == "Беларуская мова\n\nحسنًا! إن أردنا"
+
+
+def test_mwoffliner_footer_is_dropped() -> None:
+    html = (
+        "<p>Coffee is a drink.</p><!--htdig_noindex--><div><div>This article is issued from "
+        "<a>Wikibooks</a>. The text is licensed under Creative Commons.</div></div>"
+        "<!--/htdig_noindex--><footer><p>Footer text</p></footer>"
+    )
+    assert html_to_text(html).text == "Coffee is a drink."
+
+
+def test_text_beside_nested_blocks_is_kept() -> None:
+    html = '<div class="box"><div class="icon"></div><i>Welcome! This is a sandbox page.</i></div>'
+    assert html_to_text(html).text == "Welcome! This is a sandbox page."
