@@ -15,15 +15,16 @@ _DROP_TAGS = [
     "ul", "ol", "math", "svg", "button", "form", "input", "select", "textarea", "iframe",
     "object", "audio", "video", "canvas", "map", "footer",
 ]  # fmt: skip
-_DROP_SELECTOR = ", ".join([
+_DROP_SELECTORS = [
     ".infobox", ".navbox", ".vertical-navbox", ".sidebar", ".toc", "#toc", ".mw-editsection",
     ".hatnote", ".dablink", ".rellink", ".mw-references", ".references", ".reflist",
     ".refbegin", ".mw-ref", ".reference", ".noprint", ".metadata", ".ambox", ".mbox-small",
     ".thumb", ".gallery", ".mw-empty-elt", ".mw-jump-link", ".catlinks", "[role=navigation]",
     "[role=note]", ".pg-boilerplate", "#pg-header", "#pg-footer", "#pg-machine-header",
-    ".mw-footer", "#footer", ".pagenum", ".lnum", ".linenum", "a.noteref", "[epub\\:type=pagebreak]",
-    "[role=doc-pagebreak]", "[epub\\:type=noteref]",
-])  # fmt: skip
+    ".mw-footer", "#footer", ".pagenum", ".lnum", ".linenum", "a.noteref",
+    "[epub\\:type=pagebreak]", "[role=doc-pagebreak]", "[epub\\:type=noteref]",
+]  # fmt: skip
+_DROP_SELECTOR = ", ".join(_DROP_SELECTORS)
 _BLOCKS = "h1, h2, h3, h4, h5, h6, p, pre, dt, dd, blockquote, div"
 _CONTAINERS = frozenset({"blockquote", "dd", "dt", "div"})
 # Elements whose text is read on their own (or dropped), never as part of a container's text.
