@@ -623,6 +623,16 @@ class LibraryStore:
             for rank, row in enumerate(ranked):
                 fused[row["chunk_id"]] = fused.get(row["chunk_id"], 0.0) + 1.0 / (RRF_K + rank + 1)
                 by_id.setdefault(row["chunk_id"], row)
+        if vector_rows:
+            # A chunk that has no vector yet (its source is keyword-only or still embedding)
+            # cannot appear in the vector list; count its keyword rank twice so it competes
+            # on equal terms instead of losing to any chunk that merely has a vector.
+            for rank, row in enumerate(keyword_rows):
+                src = visible[row["source_id"]]
+                if src.stage == "keyword" or (
+                    src.stage == "embedding" and int(row["ordinal"]) >= src.embed_ordinal
+                ):
+                    fused[row["chunk_id"]] += 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
         return [self._hit(by_id[cid], fused[cid], visible) for cid in best]
 

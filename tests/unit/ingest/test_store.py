@@ -1,0 +1,225 @@
+"""LibraryStore: visibility by stage, search modes, removal, embedder checks, locking, ANN recall."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from ingest import store as store_module
+from ingest.embedding import HashingEmbedder
+from ingest.errors import EmbedderMismatch, StoreError
+from ingest.store import LibraryStore, SourceRecord
+
+FACTS = {
+    "bee": [
+        ("Honey bee", "Communication", "Foragers perform the waggle dance to point at flowers.")
+    ],
+    "volcano": [
+        ("Volcano", "Volcano", "Mount Etna in Sicily is one of the most active volcanoes.")
+    ],
+}
+
+
+def _rows(source_id: str, items: list[tuple[str, str, str]]) -> pa.Table:
+    cols: dict[str, list] = {k: [] for k in store_module._CHUNK_COLUMNS}
+    for i, (title, section, text) in enumerate(items):
+        cols["chunk_id"].append(f"{source_id}:{i}:0")
+        cols["source_id"].append(source_id)
+        cols["doc_id"].append(title.replace(" ", "_"))
+        cols["title"].append(title)
+        cols["section"].append(section)
+        cols["ordinal"].append(i)
+        cols["chunk_index"].append(0)
+        cols["start"].append(0)
+        cols["end"].append(len(text))
+        cols["text"].append(text)
+    return pa.table(cols)
+
+
+def _add(store: LibraryStore, sid: str, title: str, items, stage: str = "ready") -> None:
+    with store.writing():
+        store.add_source(
+            SourceRecord(
+                source_id=sid,
+                path=f"/books/{sid}.zim",
+                kind="zim",
+                title=title,
+                identity=f"zim:{sid}",
+                stage="reading",
+            )
+        )
+        rows = _rows(sid, items)
+        store.add_chunks(rows)
+        if store.embedder is not None and stage in ("embedding", "ready"):
+            texts = rows.column("text").to_pylist()
+            store.add_vectors(
+                sid,
+                rows.column("chunk_id").to_pylist(),
+                rows.column("ordinal").to_pylist(),
+                store.embedder.embed(texts),
+            )
+        store.refresh_text_index()
+        store.update_source(sid, stage=stage, chunks=rows.num_rows)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LibraryStore:
+    s = LibraryStore(tmp_path / "lib", HashingEmbedder())
+    _add(s, "bees", "Bee Wiki", FACTS["bee"])
+    _add(s, "fire", "Fire Wiki", FACTS["volcano"])
+    return s
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_search_finds_the_passage_with_its_locator(store: LibraryStore, mode: str) -> None:
+    hits = store.search("waggle dance flowers", k=1, mode=mode)  # type: ignore[arg-type]
+    assert hits[0].chunk_id == "bees:0:0"
+    assert hits[0].source_title == "Bee Wiki"
+    assert hits[0].locator.section == "Communication"
+    assert hits[0].locator.doc_id == "Honey_bee"
+
+
+def test_a_source_still_being_read_is_invisible(store: LibraryStore) -> None:
+    _add(store, "half", "Half Wiki", [("Dance", "", "A waggle dance manual.")], stage="reading")
+    assert all(h.locator.source_id != "half" for h in store.search("waggle dance", k=10))
+    with store.writing():
+        store.update_source("half", stage="keyword")
+    assert any(h.locator.source_id == "half" for h in store.search("waggle dance", k=10))
+
+
+def test_search_can_be_limited_to_sources(store: LibraryStore) -> None:
+    hits = store.search("Etna volcano dance", k=5, sources=["bees"])
+    assert hits and {h.locator.source_id for h in hits} == {"bees"}
+
+
+def test_keyword_only_sources_are_found_by_hybrid_search(store: LibraryStore) -> None:
+    _add(
+        store,
+        "kw",
+        "Keyword Wiki",
+        [("Geysers", "", "Old Faithful erupts in Yellowstone.")],
+        stage="keyword",
+    )
+    assert store.search("Old Faithful Yellowstone", k=1)[0].locator.source_id == "kw"
+
+
+def test_remove_deletes_every_chunk_and_vector(store: LibraryStore) -> None:
+    removed = store.remove("Bee Wiki")
+    assert removed.source_id == "bees"
+    assert store.chunk_count("bees") == 0 and store.vector_count("bees") == 0
+    assert store.search("waggle dance", mode="keyword") == []
+    assert [r.source_id for r in store.sources()] == ["fire"]
+    with pytest.raises(StoreError, match="No source"):
+        store.remove("Bee Wiki")
+
+
+def test_find_source_by_id_title_file_name_and_path(store: LibraryStore) -> None:
+    assert store.find_source("bees").title == "Bee Wiki"  # type: ignore[union-attr]
+    assert store.find_source("fire wiki").source_id == "fire"  # type: ignore[union-attr]
+    assert store.find_source("fire.zim").source_id == "fire"  # type: ignore[union-attr]
+    assert store.find_source("/books/bees.zim").source_id == "bees"  # type: ignore[union-attr]
+    assert store.find_source("nothing") is None
+
+
+def test_document_chunks_come_in_order(store: LibraryStore) -> None:
+    hits = store.document_chunks("bees", "Honey_bee")
+    assert [h.chunk_id for h in hits] == ["bees:0:0"]
+
+
+def test_another_embedder_is_refused_with_a_way_to_rebuild(
+    store: LibraryStore, tmp_path: Path
+) -> None:
+    with pytest.raises(EmbedderMismatch, match="--rebuild-vectors"):
+        LibraryStore(tmp_path / "lib", HashingEmbedder(dim=32))
+    other = LibraryStore(tmp_path / "lib", HashingEmbedder(dim=32), check_embedder=False)
+    other.reset_vectors(HashingEmbedder(dim=32))
+    assert other.vector_count() == 0
+    assert {r.stage for r in other.sources()} == {"embedding"}
+    assert LibraryStore(tmp_path / "lib", HashingEmbedder(dim=32)).recorded_embedder() == (
+        "hashing-32",
+        32,
+    )
+    # keyword search keeps working while the vectors are rebuilt
+    assert other.search("waggle", mode="keyword")
+
+
+def test_a_second_writer_waits_and_then_gives_a_clear_error(
+    store: LibraryStore, tmp_path: Path
+) -> None:
+    other = LibraryStore(tmp_path / "lib")
+    with store.writing(), pytest.raises(StoreError, match="another Librarian process"):
+        with other.writing(timeout=0.2):
+            pass
+    with other.writing(timeout=0.2):  # free again
+        pass
+
+
+def test_readers_see_rows_another_handle_writes(store: LibraryStore, tmp_path: Path) -> None:
+    reader = LibraryStore(tmp_path / "lib", HashingEmbedder())
+    assert reader.search("Yellowstone geyser", mode="keyword") == []
+    done = threading.Event()
+
+    def write() -> None:
+        _add(store, "geo", "Geo Wiki", [("Geysers", "", "Old Faithful erupts in Yellowstone.")])
+        done.set()
+
+    t = threading.Thread(target=write)
+    t.start()
+    t.join()
+    assert done.is_set()
+    assert reader.search("Yellowstone geyser", mode="keyword")[0].locator.source_id == "geo"
+
+
+def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the threshold maintain() builds an IVF_PQ index; its queries keep recall@10 >= 0.95."""
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 5_000)
+    dim, n = 384, 12_000
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(60, dim))
+    vecs = centers[rng.integers(0, 60, n)] + 1.2 * rng.normal(size=(n, dim))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    # queries drawn like the data: near a topic, not copies of stored passages
+    queries = centers[rng.integers(0, 60, 30)] + 1.2 * rng.normal(size=(30, dim))
+
+    class Fixed(HashingEmbedder):
+        query: np.ndarray
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            return np.asarray([self.query / np.linalg.norm(self.query)], dtype=np.float32)
+
+    emb = Fixed(dim=dim, name="fixed")
+    s = LibraryStore(tmp_path / "big", emb)
+    items = [("T", "", f"passage {i}") for i in range(n)]
+    with s.writing():
+        s.add_source(
+            SourceRecord(
+                source_id="big",
+                path="/b.zim",
+                kind="zim",
+                title="Big",
+                identity="zim:big",
+                stage="reading",
+            )
+        )
+        rows = _rows("big", items)
+        s.add_chunks(rows)
+        s.add_vectors("big", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
+        s.update_source("big", stage="ready", chunks=n)
+        s.maintain()
+    assert any(
+        idx.index_type == "IvfPq" or "PQ" in str(idx.index_type).upper()
+        for idx in s._vector_table().list_indices()
+    )
+    recalls = []
+    for q in queries:
+        emb.query = q
+        exact = set(np.argsort(-(vecs @ (q / np.linalg.norm(q))))[:10])
+        got = {int(h.chunk_id.split(":")[1]) for h in s.search("q", k=10, mode="vector")}
+        recalls.append(len(got & exact) / 10)
+    assert float(np.mean(recalls)) >= 0.95
