@@ -151,9 +151,12 @@ def test_a_second_writer_waits_and_then_gives_a_clear_error(
     store: LibraryStore, tmp_path: Path
 ) -> None:
     other = LibraryStore(tmp_path / "lib")
-    with store.writing(), pytest.raises(StoreError, match="another Librarian process"):
-        with other.writing(timeout=0.2):
-            pass
+    with (
+        store.writing(),
+        pytest.raises(StoreError, match="another Librarian process"),
+        other.writing(timeout=0.2),
+    ):
+        pass
     with other.writing(timeout=0.2):  # free again
         pass
 
