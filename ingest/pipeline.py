@@ -647,6 +647,17 @@ class _IngestRun:
     ) -> Iterator[ProgressEvent | SourceResult]:
         rec = job.record
         job.stage1_done = True
+        if job.read_started:  # the bar ends full even when the source took under 0.2 s
+            elapsed = max(1e-3, time.monotonic() - job.read_started)
+            yield ProgressEvent(
+                rec.path,
+                rec.title,
+                "reading",
+                job.total_docs,
+                job.total_docs,
+                (job.chunks - job.read_base) / elapsed,
+                0.0,
+            )
         if self.embedder is None:
             store.update_source(rec.source_id, stage="keyword")
             job.finished = True
@@ -716,7 +727,9 @@ class _IngestRun:
             self.last_progress = now
             yield from self._progress()
 
-    def _write_vectors(self, store: LibraryStore, item: _Embedded) -> Iterator[SourceResult]:
+    def _write_vectors(
+        self, store: LibraryStore, item: _Embedded
+    ) -> Iterator[ProgressEvent | SourceResult]:
         job = self.jobs.get(item.source_id)
         if job is None or job.failed or job.finished:
             return
@@ -729,10 +742,21 @@ class _IngestRun:
         if job.stage1_done and self._all_embedded(job):
             yield from self._mark_ready(store, job)
 
-    def _mark_ready(self, store: LibraryStore, job: _Job) -> Iterator[SourceResult]:
+    def _mark_ready(self, store: LibraryStore, job: _Job) -> Iterator[ProgressEvent | SourceResult]:
         rec = job.record
         store.update_source(rec.source_id, stage="ready", embedded=job.embed_count)
         job.finished = True
+        elapsed = max(1e-3, time.monotonic() - (job.embed_started or time.monotonic()))
+        yield ProgressEvent(
+            rec.path,
+            rec.title,
+            "embedding",
+            job.embed_count,
+            job.chunks,
+            (job.embed_count - job.embed_base) / elapsed,
+            0.0,
+            "chunks",
+        )
         yield SourceResult(rec.path, "added", "", rec.source_id, rec.title, job.chunks, job.resumed)
 
     def _progress(self) -> Iterator[ProgressEvent]:

@@ -1,0 +1,201 @@
+"""Ingestion pipeline: staged, resumable, idempotent, and a bad file fails alone."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from ingest import pipeline
+from ingest.embedding import HashingEmbedder
+from ingest.pipeline import ProgressEvent, SourceResult, embed_pending, ingest_paths
+from ingest.store import LibraryStore
+from tests.builders import Article, article_html, make_epub, make_zim, sample_corpus
+
+TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin", "desert"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    sample = sample_corpus()
+    articles = list(sample.articles)
+    for i in range(60):
+        topic = TOPICS[i % len(TOPICS)]
+        articles.append(
+            Article(
+                f"{topic.title()}_{i}",
+                f"{topic.title()} {i}",
+                article_html(
+                    f"{topic.title()} {i}",
+                    [
+                        f"The {topic} number {i} is described here in detail, sentence {j}."
+                        for j in range(6)
+                    ],
+                    {"History": [f"In year {1000 + i} the {topic} {i} was first recorded."]},
+                ),
+            )
+        )
+    make_zim(folder / "wiki.zim", articles)
+    make_epub(folder / "book.epub", sample.chapters)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small batches and tasks, so checkpoints and resumes happen inside one source."""
+    monkeypatch.setattr(pipeline, "WRITE_BATCH_ROWS", 25)
+    monkeypatch.setattr(pipeline, "DOCS_PER_TASK", 7)
+
+
+def run(paths, lib: Path, **kw) -> list[ProgressEvent | SourceResult]:  # type: ignore[no-untyped-def]
+    kw.setdefault("embedder_factory", HashingEmbedder())
+    kw.setdefault("workers", 1)
+    return list(ingest_paths(paths, lib, **kw))
+
+
+def results(events) -> dict[str, SourceResult]:  # type: ignore[no-untyped-def]
+    return {Path(e.path).name: e for e in events if isinstance(e, SourceResult)}
+
+
+def snapshot(lib: Path):  # type: ignore[no-untyped-def]
+    chunks, vectors = LibraryStore(lib).table_snapshot()
+    vec = None if vectors is None else vectors.select(["chunk_id", "ordinal", "vector"]).to_pylist()
+    return chunks.to_pylist(), vec
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """An uninterrupted run, to compare interrupted ones with."""
+    lib = tmp_path_factory.mktemp("reference") / "lib"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pipeline, "WRITE_BATCH_ROWS", 25)
+    mp.setattr(pipeline, "DOCS_PER_TASK", 7)
+    try:
+        run([corpus], lib)
+    finally:
+        mp.undo()
+    return snapshot(lib)
+
+
+def test_ingest_makes_sources_searchable_with_progress(
+    corpus: Path, tmp_path: Path, reference
+) -> None:  # type: ignore[no-untyped-def]
+    lib = tmp_path / "lib"
+    events = run([corpus], lib)
+    res = results(events)
+    assert {n: r.status for n, r in res.items()} == {"wiki.zim": "added", "book.epub": "added"}
+    stages = {e.stage for e in events if isinstance(e, ProgressEvent)}
+    assert {"reading", "embedding"} <= stages
+    store = LibraryStore(lib, HashingEmbedder())
+    for rec in store.sources():
+        assert rec.stage == "ready"
+        assert (
+            rec.chunks == store.chunk_count(rec.source_id) == store.vector_count(rec.source_id) > 0
+        )
+    hit = store.search("waggle dance", k=1)[0]
+    assert (hit.locator.title, hit.locator.section) == ("Honey bee", "Communication")
+    assert store.search("Albatross Bristol harbour", k=1)[0].source_kind == "epub"
+    assert snapshot(lib) == reference
+
+
+def test_adding_the_same_file_again_does_nothing(corpus: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    run([corpus / "book.epub"], lib)
+    before = LibraryStore(lib).chunk_count()
+    res = results(run([corpus / "book.epub"], lib))
+    assert res["book.epub"].status == "already"
+    assert res["book.epub"].line == "book.epub: already in library"
+    assert LibraryStore(lib).chunk_count() == before
+    assert len(LibraryStore(lib).sources()) == 1
+
+
+def test_a_bad_file_fails_alone_and_leaves_no_chunks(corpus: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "broken.zim").write_bytes(b"not a zim at all" * 100)
+    (bad / "empty.epub").write_bytes(b"")
+    (bad / "notes.txt").write_text("hello")
+    lib = tmp_path / "lib"
+    res = results(run([bad, corpus / "book.epub"], lib))
+    assert res["book.epub"].status == "added"
+    assert res["notes.txt"].status == "skipped"
+    for name in ("broken.zim", "empty.epub"):
+        assert res[name].status == "failed" and res[name].reason
+        assert res[name].line.startswith(f"{name}: ")
+    store = LibraryStore(lib)
+    failed = {r.name: r for r in store.sources() if r.stage == "failed"}
+    assert set(failed) == {"broken.zim", "empty.epub"}
+    assert all(r.error and store.chunk_count(r.source_id) == 0 for r in failed.values())
+    # a later run retries the failed file and still fails it cleanly, with no duplicate row
+    run([bad / "broken.zim"], lib)
+    assert sum(r.name == "broken.zim" for r in LibraryStore(lib).sources()) == 1
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_table(
+    corpus: Path, tmp_path: Path, reference
+) -> None:  # type: ignore[no-untyped-def]
+    """State after a crash: rows written past the last checkpoints that were never recorded."""
+    lib = tmp_path / "lib"
+    run([corpus / "wiki.zim"], lib)
+    store = LibraryStore(lib)
+    wiki = store.find_source("wiki.zim")
+    assert wiki is not None and wiki.read_ordinal > 30
+    with store.writing():
+        # half the text and a third of the vectors "committed"; everything after is leftover
+        store.update_source(
+            wiki.source_id,
+            stage="reading",
+            read_ordinal=wiki.read_ordinal // 2,
+            embed_ordinal=wiki.read_ordinal // 3,
+        )
+    # The half-read source is invisible meanwhile.
+    assert LibraryStore(lib).search("castle", mode="keyword") == []
+    res = results(run([corpus], lib))
+    assert res["wiki.zim"].status == "added" and res["wiki.zim"].resumed
+    assert snapshot(lib) == reference
+
+
+def test_cancel_stops_at_a_batch_and_the_next_run_finishes(
+    corpus: Path, tmp_path: Path, reference
+) -> None:  # type: ignore[no-untyped-def]
+    lib = tmp_path / "lib"
+    cancel = threading.Event()
+    events = []
+    for ev in ingest_paths(
+        [corpus / "wiki.zim"], lib, embedder_factory=HashingEmbedder(), cancel=cancel, workers=1
+    ):
+        events.append(ev)
+        if isinstance(ev, ProgressEvent) and ev.stage == "reading" and ev.done > 14:
+            cancel.set()
+    assert results(events)["wiki.zim"].status == "cancelled"
+    rec = LibraryStore(lib).find_source("wiki.zim")
+    assert rec is not None and rec.stage == "reading" and 0 < rec.read_ordinal < 63
+    run([corpus], lib)
+    assert snapshot(lib) == reference
+
+
+def test_keyword_only_first_then_embed_pending(corpus: Path, tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    lib = tmp_path / "lib"
+    run([corpus], lib, keyword_only=True)
+    store = LibraryStore(lib)
+    assert {r.stage for r in store.sources()} == {"keyword"}
+    assert store.vector_count() == 0
+    assert store.search("glacier", mode="keyword")
+    res = results(embed_pending(lib, embedder_factory=HashingEmbedder()))
+    assert {r.status for r in res.values()} == {"added"}
+    assert {r.stage for r in LibraryStore(lib).sources()} == {"ready"}
+    assert snapshot(lib) == reference
+
+
+def test_removing_a_source_removes_its_chunks_and_it_can_come_back(
+    corpus: Path, tmp_path: Path
+) -> None:
+    lib = tmp_path / "lib"
+    run([corpus], lib)
+    store = LibraryStore(lib)
+    removed = store.remove("book.epub")
+    assert store.chunk_count(removed.source_id) == 0 and store.vector_count(removed.source_id) == 0
+    res = results(run([corpus / "book.epub"], lib))
+    assert res["book.epub"].status == "added"
