@@ -29,7 +29,7 @@ _REDIRECT_MIME = 0xFFFF
 _DIRENT_PEEK = (
     16  # mimetype u16, parameterLen u8, namespace u8, revision u32, cluster u32, blob u32
 )
-_BLOCK = 1 << 20  # directory entries examined per numpy step (bounded memory on 20M-entry archives)
+_BLOCK = 1 << 18  # directory entries examined per numpy step (bounded memory on 20M-entry archives)
 _SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
 _TEXT_METADATA = ("Title", "Language", "Name", "Date", "Description", "Counter", "Creator")
 # mwoffliner writes redirects to a section ("Paris#History") as small HTML pages that only
