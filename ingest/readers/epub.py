@@ -52,6 +52,7 @@ _PG_END = re.compile(
 )
 _PG_LICENCE_TITLE = re.compile(r"project gutenberg", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,21 @@ def _join(base_dir: str, href: str) -> tuple[str, str]:
     href, _, fragment = href.partition("#")
     path = posixpath.normpath(posixpath.join(base_dir, unquote(href))) if href else ""
     return path.lstrip("/"), unquote(fragment)
+
+
+def _decode(raw: bytes) -> str:
+    """Text of an XHTML file: UTF-8 unless its XML declaration or a BOM says otherwise."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", "replace")
+    declared = _XML_ENCODING.match(raw)
+    if declared:
+        try:
+            return raw.decode(declared.group(1).decode("ascii"), "replace")
+        except LookupError:
+            pass
+    return raw.decode("utf-8", "replace")
 
 
 def _has_text(html: str) -> bool:
@@ -259,9 +275,7 @@ class EpubReader:
         except (zipfile.BadZipFile, zlib.error, OSError) as exc:
             log.warning("%s: chapter %s is damaged (%s); skipped", self.path.name, path, exc)
             return None
-        if raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        return raw.decode("utf-8", "replace")
+        return _decode(raw)
 
     def _strip_boilerplate(self, html: str, path: str) -> tuple[str, bool]:
         """The chapter without Gutenberg's header/footer or the nav list; True once the book's

@@ -199,3 +199,15 @@ def test_zip_that_is_not_an_epub(tmp_path: Path) -> None:
         zf.writestr("readme.txt", "hello")
     with pytest.raises(SourceError, match="not an EPUB book"):
         open_source(path)
+
+
+def test_chapter_in_a_declared_legacy_encoding(tmp_path: Path) -> None:
+    path = make_epub(tmp_path / "b.epub", sample_corpus().chapters)
+    latin = (
+        '<?xml version="1.0" encoding="iso-8859-1"?><html xmlns="http://www.w3.org/1999/xhtml">'
+        "<body><p>Caf\u00e9 cr\u00e8me at the harbour.</p></body></html>"
+    ).encode("iso-8859-1")
+    legacy = rewrite_zip(path, tmp_path / "latin.epub", add={"EPUB/chap_01.xhtml": latin})
+    with open_source(legacy) as reader:
+        first = next(iter(reader.documents()))
+    assert html_to_text(first.html).text == "Caf\u00e9 cr\u00e8me at the harbour."
