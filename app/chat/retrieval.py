@@ -77,6 +77,12 @@ class Retriever(Protocol):
     ) -> Sequence[Any]: ...
 
 
+class VectorLookup(Protocol):
+    """Optional on a Retriever: the stored vectors of chunks, so relevance needs no embedding."""
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised vectors (ingest.embedding's embedders satisfy it)."""
 
@@ -238,12 +244,31 @@ class PassageRetriever:
             undecided = [i for i, p in enumerate(scored) if p.relevance < cfg.keyword_strong]
             undecided = undecided[: cfg.semantic_checks]
             if undecided:
-                texts = [query] + [f"{scored[i].title}. {scored[i].text}" for i in undecided]
-                vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-                sims = vectors[1:] @ vectors[0]
+                sims = self._similarities(query, [scored[i] for i in undecided])
                 for i, sim in zip(undecided, sims, strict=True):
-                    scored[i] = replace(scored[i], similarity=float(sim))
+                    scored[i] = replace(scored[i], similarity=sim)
         return [p for p in scored if _passes_floor(p, cfg)]
+
+    def _similarities(self, query: str, passages: list[Passage]) -> list[float]:
+        """Cosine of each passage to the query: stored vectors when the store can give them
+        (no embedding work), else embedded here."""
+        assert self.embedder is not None
+        stored: dict[str, np.ndarray] = {}
+        lookup = getattr(self.retriever, "chunk_vectors", None)
+        if callable(lookup):
+            try:
+                stored = dict(lookup([p.chunk_id for p in passages]))
+            except Exception as exc:  # an optimisation only: fall back to embedding
+                log.warning("stored vectors unavailable (%s); embedding passages", exc)
+        missing = [p for p in passages if p.chunk_id not in stored]
+        texts = [query] + [f"{p.title}. {p.text}" for p in missing]
+        vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        qvec = vectors[0]
+        fresh = dict(zip((p.chunk_id for p in missing), vectors[1:], strict=True))
+        return [
+            float(np.asarray(stored.get(p.chunk_id, fresh.get(p.chunk_id)), np.float32) @ qvec)
+            for p in passages
+        ]
 
 
 def _passes_floor(p: Passage, cfg: RetrievalConfig) -> bool:

@@ -123,3 +123,25 @@ def test_semantic_similarity_admits_a_paraphrase_without_shared_words(
 def test_stems_match_plural_and_singular() -> None:
     assert content_words("volcanoes") == content_words("volcano")
     assert content_words("eruptions") == content_words("eruption")
+
+
+def test_stored_vectors_are_used_instead_of_embedding_passages(make_hit, make_retriever) -> None:
+    hits = [make_hit("Honey bee", "Workers collect nectar and carry pollen back to the hive.")]
+
+    class StoreWithVectors(make_retriever):
+        def chunk_vectors(self, chunk_ids):
+            return {cid: np.array([1.0, 0.0], np.float32) for cid in chunk_ids}
+
+    class QueryOnlyEmbedder:
+        calls: list[list[str]] = []
+
+        def embed(self, texts):
+            self.calls.append(list(texts))
+            return np.array([[1.0, 0.0]] * len(texts), np.float32)
+
+    embedder = QueryOnlyEmbedder()
+    found = PassageRetriever(StoreWithVectors(hits), embedder=embedder).retrieve(
+        "Which insects pollinate flowers?"
+    )
+    assert len(found) == 1
+    assert embedder.calls == [["Which insects pollinate flowers?"]]
