@@ -1,0 +1,310 @@
+"""ReaderView: a ZIM article or an EPUB chapter rendered from the archive, at a passage, highlighted.
+
+QTextBrowser renders the archive's own HTML: no script runs, nothing is fetched from the
+network — images and links are resolved against the archive through `loadResource`.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QTextBrowser,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_SCHEME = "archive"
+HIGHLIGHT = QColor("#fff1a8")
+_DROP_BLOCKS = re.compile(r"<(script|style|noscript|iframe|object|embed)\b.*?</\1\s*>", re.I | re.S)
+_LINK_TAGS = re.compile(r"<link\b[^>]*>", re.I)
+_WORD = re.compile(r"\w+", re.UNICODE)
+READER_CSS = """
+body { font-family: 'Noto Serif', 'DejaVu Serif', Georgia, serif; font-size: 15px; color: #1d2430; }
+h1 { font-size: 26px; font-weight: 600; margin-bottom: 8px; }
+h2 { font-size: 20px; font-weight: 600; margin-top: 18px; }
+h3 { font-size: 17px; font-weight: 600; }
+p { margin-top: 6px; margin-bottom: 8px; line-height: 140%; }
+a { color: #1f5fbf; text-decoration: none; }
+table { border-collapse: collapse; }
+"""
+
+
+def clean_html(text: str) -> str:
+    """The archive's HTML without scripts, styles, frames or external stylesheets."""
+    text = _DROP_BLOCKS.sub("", text)
+    return _LINK_TAGS.sub("", text)
+
+
+def resolve_link(current: str, href: str) -> tuple[str, str]:
+    """(archive path, fragment) of `href` seen from the document at `current`."""
+    parts = urlsplit(href)
+    path = unquote(parts.path)
+    if not path:
+        return current, parts.fragment
+    if path.startswith("/"):
+        resolved = path.lstrip("/")
+    else:
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(current), path))
+    return resolved.lstrip("./") if resolved.startswith("./") else resolved, parts.fragment
+
+
+class ArchiveBrowser(QTextBrowser):
+    """A QTextBrowser whose every resource comes from the open archive."""
+
+    link_followed = Signal(str, str)  # archive path, fragment
+    external_link_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("readerBrowser")
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.document().setDefaultStyleSheet(READER_CSS)
+        self.document().setDocumentMargin(24)
+        self.reader: Any = None
+        self.doc_path = ""
+        self.anchorClicked.connect(self._on_self_anchor_clicked)
+
+    def loadResource(self, kind: int, url: QUrl | str) -> Any:  # noqa: N802 (Qt override)
+        if self.reader is None:
+            return None
+        href = url.toString() if isinstance(url, QUrl) else str(url)
+        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I) and not href.startswith(f"{ARCHIVE_SCHEME}:"):
+            return None  # http, data... : never fetched
+        href = href.removeprefix(f"{ARCHIVE_SCHEME}:")
+        if kind == int(QTextDocument.ResourceType.StyleSheetResource.value):
+            return None
+        path, _ = resolve_link(self.doc_path, href)
+        resource = _resource(self.reader, path)
+        if resource is None:
+            return None
+        return bytes(resource.content)
+
+    def _on_self_anchor_clicked(self, url: QUrl) -> None:
+        href = url.toString()
+        if url.scheme() in ("http", "https", "mailto", "ftp") or href.startswith("//"):
+            self.external_link_clicked.emit(href)
+            return
+        if href.startswith("#"):
+            self.scrollToAnchor(href[1:])
+            return
+        path, fragment = resolve_link(self.doc_path, href)
+        self.link_followed.emit(path, fragment)
+
+
+def _resource(reader: Any, path: str) -> Any:
+    for candidate in dict.fromkeys((path, unquote(path), path.removeprefix("A/"), f"A/{path}")):
+        try:
+            res = reader.resource(candidate)
+        except Exception:  # a broken item must cost that item only
+            log.debug("resource %s failed", candidate, exc_info=True)
+            res = None
+        if res is not None:
+            return res
+    return None
+
+
+class ReaderView(QWidget):
+    """The reader panel: title bar with back and close, the article, the highlighted passage."""
+
+    closed = Signal()
+    message_posted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("readerView")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        bar = QWidget()
+        bar.setObjectName("readerBar")
+        bar_layout = QHBoxLayout(bar)
+        bar_layout.setContentsMargins(8, 6, 8, 6)
+        self.back_button = QToolButton()
+        self.back_button.setText("‹ Back")
+        self.back_button.setEnabled(False)
+        self.back_button.clicked.connect(self._on_back_button_clicked)
+        self.title_label = QLabel()
+        self.title_label.setObjectName("readerTitle")
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.close_button = QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setToolTip("Close the reader")
+        self.close_button.clicked.connect(self.closed)
+        bar_layout.addWidget(self.back_button)
+        bar_layout.addWidget(self.title_label, 1)
+        bar_layout.addWidget(self.close_button)
+        layout.addWidget(bar)
+        self.browser = ArchiveBrowser()
+        self.browser.link_followed.connect(self._on_browser_link_followed)
+        self.browser.external_link_clicked.connect(self._on_browser_external_link_clicked)
+        layout.addWidget(self.browser, 1)
+        self.source_title = ""
+        self.highlight: tuple[int, int] | None = None
+        self._history: list[tuple[str, int]] = []
+
+    # --- public ------------------------------------------------------------------------------
+
+    def open_passage(self, reader: Any, ref: Any, source_title: str = "") -> bool:
+        """Show the document of `ref` (a SourceRef or Passage) scrolled to its passage."""
+        if self.browser.reader is not None and self.browser.reader is not reader:
+            _close(self.browser.reader)
+        self.browser.reader = reader
+        self.source_title = source_title or str(getattr(ref, "source_title", ""))
+        self._history.clear()
+        loc = ref.locator
+        if not self.show_document(loc.doc_id, fallback_title=loc.title):
+            return False
+        found = self.highlight_passage(str(getattr(ref, "text", "")))
+        if not found:
+            self.message_posted.emit("The passage could not be located exactly; showing its article.")
+        return True
+
+    def show_document(self, path: str, fragment: str = "", fallback_title: str = "") -> bool:
+        reader = self.browser.reader
+        resource = _resource(reader, path) if reader is not None else None
+        if resource is None:
+            self.browser.setHtml(
+                f"<h2>Not found</h2><p>This archive has no item “{path}”.</p>"
+            )
+            self.title_label.setText(fallback_title or path)
+            return False
+        text = resource.content.decode("utf-8", errors="replace") if isinstance(resource.content, bytes) else str(resource.content)
+        self.browser.doc_path = getattr(resource, "path", path) or path
+        self.highlight = None
+        self.browser.setExtraSelections([])
+        mimetype = str(getattr(resource, "mimetype", "text/html"))
+        if "html" in mimetype or "xml" in mimetype:
+            self.browser.setHtml(clean_html(text))
+        else:
+            self.browser.setPlainText(text)
+        title = str(getattr(resource, "title", "") or fallback_title or path)
+        self.title_label.setText(f"{title}  ·  {self.source_title}" if self.source_title else title)
+        if fragment:
+            self.browser.scrollToAnchor(fragment)
+        else:
+            self.browser.verticalScrollBar().setValue(0)
+        return True
+
+    def highlight_passage(self, passage: str) -> bool:
+        """Highlight `passage` in the shown document and scroll to it; False when not found."""
+        span = find_passage(self.browser.document(), passage)
+        if span is None:
+            return False
+        start, end = span
+        cursor = QTextCursor(self.browser.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        selection = QTextEdit.ExtraSelection()
+        fmt = QTextCharFormat()
+        fmt.setBackground(HIGHLIGHT)
+        selection.format = fmt
+        selection.cursor = cursor
+        self.browser.setExtraSelections([selection])
+        self.highlight = (start, end)
+        self._scroll_to(start)
+        return True
+
+    def highlighted_text(self) -> str:
+        if self.highlight is None:
+            return ""
+        cursor = QTextCursor(self.browser.document())
+        cursor.setPosition(self.highlight[0])
+        cursor.setPosition(self.highlight[1], QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText().replace("\u2029", "\n")
+
+    def close_reader(self) -> None:
+        if self.browser.reader is not None:
+            _close(self.browser.reader)
+            self.browser.reader = None
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _scroll_to(self, position: int) -> None:
+        cursor = QTextCursor(self.browser.document())
+        cursor.setPosition(position)
+        self.browser.setTextCursor(cursor)
+        bar = self.browser.verticalScrollBar()
+        rect = self.browser.cursorRect(cursor)
+        # Put the passage a little below the top, not at the bottom edge.
+        bar.setValue(bar.value() + rect.top() - 60)
+
+    def _on_browser_link_followed(self, path: str, fragment: str) -> None:
+        self._history.append((self.browser.doc_path, self.browser.verticalScrollBar().value()))
+        self.back_button.setEnabled(True)
+        if not self.show_document(path, fragment):
+            self.message_posted.emit(f"“{path}” is not in this archive.")
+
+    def _on_browser_external_link_clicked(self, href: str) -> None:
+        self.message_posted.emit(f"Not opened — Librarian works offline: {href}")
+
+    def _on_back_button_clicked(self) -> None:
+        if not self._history:
+            return
+        path, scroll = self._history.pop()
+        self.show_document(path)
+        self.browser.verticalScrollBar().setValue(scroll)
+        self.back_button.setEnabled(bool(self._history))
+
+
+def _close(reader: Any) -> None:
+    close = getattr(reader, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.debug("closing a reader failed", exc_info=True)
+
+
+def find_passage(document: QTextDocument, passage: str) -> tuple[int, int] | None:
+    """Document positions spanning `passage`, matched word by word across paragraphs.
+
+    The passage is the chunker's cleaned text, so whitespace and paragraph breaks differ from the
+    rendered HTML; words are what both share. The span starts where the passage's first words
+    are and ends after its last words.
+    """
+    words = _WORD.findall(passage)
+    if not words:
+        return None
+    plain = document.toPlainText()
+    # Positions of each word in the document's plain text (same positions as the document's).
+    doc_words = [(m.start(), m.end(), m.group(0).casefold()) for m in _WORD.finditer(plain)]
+    if not doc_words:
+        return None
+    target = [w.casefold() for w in words]
+    head = target[: min(8, len(target))]
+    tail = target[-min(8, len(target)) :]
+    tokens = [w for _, _, w in doc_words]
+    start_i = _find_seq(tokens, head, 0)
+    if start_i is None:
+        return None
+    end_i = _find_seq(tokens, tail, start_i)
+    if end_i is None or end_i + len(tail) - 1 - start_i > 4 * len(target) + 20:
+        end_i = start_i + len(head) - len(tail)
+        end_i = max(end_i, start_i)
+        last = min(start_i + len(target), len(doc_words)) - 1
+    else:
+        last = end_i + len(tail) - 1
+    return doc_words[start_i][0], doc_words[last][1]
+
+
+def _find_seq(tokens: list[str], seq: list[str], start: int) -> int | None:
+    n = len(seq)
+    first = seq[0]
+    for i in range(start, len(tokens) - n + 1):
+        if tokens[i] == first and tokens[i : i + n] == seq:
+            return i
+    return None

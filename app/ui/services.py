@@ -1,0 +1,128 @@
+"""What the window asks of the domain, as plain functions that workers call on their own threads.
+
+Nothing here decides anything: each function opens its own handles and drives the same code the
+CLI drives (ingest.pipeline, ingest.store, app.chat, app.llm). Tests swap the two heavy pieces —
+the embedder and the chat model — through `Services`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.settings import ModelSettings, OffloadSettings, Settings
+
+log = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> Embedder
+ModelLoader = Callable[[ModelSettings, OffloadSettings], Any]  # -> ChatModel
+
+
+def _default_embedder_factory(device: str) -> Any:
+    from ingest.embedding import default_embedder
+
+    return default_embedder(device)
+
+
+def _default_model_loader(model: ModelSettings, offload: OffloadSettings) -> Any:
+    from app.llm.runtime import load_model
+
+    return load_model(model, offload)
+
+
+@dataclass
+class Services:
+    """The heavy collaborators of the window; tests give a fake model and a hashing embedder."""
+
+    embedder_factory: EmbedderFactory = _default_embedder_factory
+    model_loader: ModelLoader = _default_model_loader
+    _embedders: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def embedder(self, device: str) -> Any:
+        """One embedder per device for the whole session: loading weights takes seconds."""
+        with self._lock:
+            if device not in self._embedders:
+                self._embedders[device] = self.embedder_factory(device)
+            return self._embedders[device]
+
+
+# --- library ----------------------------------------------------------------------------------
+
+
+def open_store(store_path: Path, embedder: Any = None) -> Any:
+    from ingest.store import LibraryStore
+
+    return LibraryStore(store_path, embedder=embedder)
+
+
+def ingest_events(
+    services: Services,
+    paths_: Sequence[str],
+    store_path: Path,
+    device: str,
+    keyword_only: bool,
+    cancel: threading.Event,
+) -> Iterator[Any]:
+    """Progress events and per-source results of ingesting `paths_` (ingest.pipeline)."""
+    from ingest.pipeline import ingest_paths
+
+    yield from ingest_paths(
+        [Path(p) for p in paths_],
+        store_path,
+        embedder_factory=lambda: services.embedder(device),
+        keyword_only=keyword_only,
+        cancel=cancel,
+    )
+
+
+def list_sources(store_path: Path) -> list[Any]:
+    """The sources of the store, as SourceRecords."""
+    return list(open_store(store_path).sources())
+
+
+def remove_source(store_path: Path, source_id: str) -> None:
+    open_store(store_path).remove(source_id)
+
+
+def open_reader(store_path: Path, source_id: str) -> Any:
+    """A SourceReader for the reader view (resource(path) -> Resource | None)."""
+    return open_store(store_path).open_reader(source_id)
+
+
+def discover_files(paths_: Sequence[str]) -> Any:
+    """Expand dropped files and folders into sources to read (ingest.discovery)."""
+    from ingest.discovery import discover
+
+    return discover(paths_)
+
+
+# --- answering --------------------------------------------------------------------------------
+
+
+def load_chat_model(services: Services, settings: Settings) -> Any:
+    return services.model_loader(settings.model, settings.offload)
+
+
+def open_history() -> Any:
+    from app.chat.history import History
+
+    return History(paths.history_file())
+
+
+def demo_zim() -> Path | None:
+    """The demo library's ZIM when it has been built (packaging/build_demo.py writes it)."""
+    folder = paths.home() / "demo"
+    if not folder.is_dir():
+        return None
+    zims = sorted(folder.glob("*.zim"))
+    return zims[0] if zims else None
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
