@@ -145,8 +145,8 @@ class IngestQueue(QObject):
             path, source_id = self.removals.pop(0)
             store_path = self.store_path
             worker = TaskWorker(lambda cancel: sv.remove_source(store_path, source_id), name="remove-source")
-            worker.succeeded.connect(lambda _r, p=path: self.source_removed.emit(p))
-            worker.failed.connect(self.failed)
+            worker.succeeded.connect(self._on_removal_succeeded)
+            worker.failed.connect(self._on_worker_failed)
             self._run(worker, ("remove", [path]))
         elif self.paused:
             pass
@@ -219,6 +219,10 @@ class IngestQueue(QObject):
                 unit=str(getattr(event, "unit", "")),
             ),
         )
+
+    def _on_removal_succeeded(self, _result: Any) -> None:
+        if self._running is not None and self._running[0] == "remove":
+            self.source_removed.emit(self._running[1][0])
 
     def _on_worker_failed(self, message: str) -> None:
         self.failed.emit(message)

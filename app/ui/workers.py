@@ -98,6 +98,33 @@ class TaskWorker(QObject):
             self.finished.emit()
 
 
+class _Relay(QObject):
+    """Calls plain callables on the thread it lives in (the pool's, the GUI thread)."""
+
+    def __init__(
+        self,
+        on_result: Callable[[Any], None] | None,
+        on_error: Callable[[str], None] | None,
+        parent: QObject,
+    ) -> None:
+        super().__init__(parent)
+        self._on_result, self._on_error = on_result, on_error
+
+    @Slot(object)
+    def deliver(self, result: Any) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
+
+    @Slot(str)
+    def fail(self, message: str) -> None:
+        if self._on_error is not None:
+            self._on_error(message)
+
+    @Slot()
+    def done(self) -> None:
+        self.deleteLater()
+
+
 Worker = GeneratorWorker | TaskWorker
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 
@@ -145,10 +172,12 @@ class WorkerPool(QObject):
     ) -> TaskWorker:
         """Shorthand: run a one-shot `task(cancel)` and call back on the GUI thread."""
         worker = TaskWorker(task, name)
-        if on_result is not None:
-            worker.succeeded.connect(on_result)
-        if on_error is not None:
-            worker.failed.connect(on_error)
+        # A plain callable connected to a worker's signal would run on the worker's thread; the
+        # relay lives on this (the GUI) thread, so the queued connection brings the call here.
+        relay = _Relay(on_result, on_error, self)
+        worker.succeeded.connect(relay.deliver)
+        worker.failed.connect(relay.fail)
+        worker.finished.connect(relay.done)
         self.start(worker)
         return worker
 

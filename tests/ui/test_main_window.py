@@ -1,0 +1,270 @@
+"""The desktop app as a user meets it: drop sources, ask, follow a citation, stop, settings, errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+from app import settings as settings_store
+from app.llm.fake import FakeChatModel
+from tests.ui.conftest import ANSWER, drop_paths, fake_services
+
+pytestmark = pytest.mark.ui
+
+INGEST_TIMEOUT = 180_000
+
+
+def ask(qtbot, window, question: str) -> None:  # type: ignore[no-untyped-def]
+    box = window.chat_view.input
+    box.setFocus()
+    qtbot.keyClicks(box, question)
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+
+
+def test_dropping_a_folder_adds_every_source_and_they_become_ready(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+    window = make_window()
+    assert window.center.currentWidget() is window.welcome  # empty library: the welcome panel
+    drop_paths(window.chat_view.transcript.viewport(), [library_folder])
+    qtbot.waitUntil(lambda: len(window.source_model.rows()) == 3, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: all(r.stage == "ready" for r in window.source_model.rows()) and not window.ingest.is_busy(),
+        timeout=INGEST_TIMEOUT,
+    )
+    titles = sorted(r.title for r in window.source_model.rows())
+    assert titles == ["Test Wiki", "The Storm", "The Voyage"]
+    assert all(r.chunks > 0 for r in window.source_model.rows())
+    model = window.source_model
+    statuses = [model.index(i, model.STATUS).data() for i in range(model.rowCount())]
+    assert statuses == ["Ready"] * 3
+    assert window.center.currentWidget() is window.chat_view
+    assert "3 sources" in window.library_label.text()
+
+
+def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+    (library_folder / "broken.zim").write_bytes(b"this is not a zim archive" * 40)
+    (library_folder / "broken.epub").write_bytes(b"PK\x03\x04 truncated")
+    window = make_window()
+    drop_paths(window, [library_folder])
+
+    def settled() -> bool:
+        rows = window.source_model.rows()
+        return len(rows) == 5 and all(r.stage in ("ready", "failed") for r in rows) and not window.ingest.is_busy()
+
+    qtbot.waitUntil(settled, timeout=INGEST_TIMEOUT)
+    rows = {Path(r.key).name: r for r in window.source_model.rows()}
+    for name in ("broken.zim", "broken.epub"):
+        assert rows[name].stage == "failed"
+        assert rows[name].error, f"{name} shows no reason"
+    assert [n for n, r in rows.items() if r.stage == "ready"] and all(
+        rows[n].stage == "ready" for n in ("wiki.zim", "voyage.epub", "storm.epub")
+    )
+    model = window.source_model
+    failed_row = [i for i in range(model.rowCount()) if model.row_at(i).key.endswith("broken.zim")][0]
+    assert model.index(failed_row, model.STATUS).data().startswith("Failed: ")
+
+
+def test_an_answer_streams_in_with_citations_and_source_cards(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+    model = FakeChatModel([ANSWER], token_delay=0.03)
+    window = make_window(fake_services(model), store=built_store)
+    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    seen: list[str] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: window.chat_view.current and seen.append(window.chat_view.current.body.text()))
+    timer.start(10)
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
+        qtbot.waitUntil(lambda: window.chat_view.generating is False or len(set(seen)) > 3, timeout=30_000)
+    timer.stop()
+    partial = [t for t in dict.fromkeys(seen) if t and t != seen[-1]]
+    assert len(partial) >= 2, "the answer did not stream"
+    answer = window.chat_view.answer_widgets()[-1]
+    assert answer.text == ANSWER
+    assert "cite:1" in answer.body.text()  # the citation is a link
+    assert answer.cards, "no source card under the answer"
+    card = answer.cards[0]
+    assert "Lighthouse of Alexandria" in card.title_label.text()
+    assert "Pharos" in card.excerpt_label.text()
+    assert window.conversations.list.count() == 1  # saved in the history
+
+
+def test_clicking_a_citation_opens_the_passage_highlighted_in_the_reader(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+    window = make_window(store=built_store)
+    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
+    answer = window.chat_view.answer_widgets()[-1]
+    ref = answer.refs[1]
+    answer.body.linkActivated.emit("cite:1")
+    qtbot.waitUntil(lambda: window.reader_view.highlight is not None, timeout=30_000)
+    assert window.reader_view.isVisible()
+    assert "Lighthouse of Alexandria" in window.reader_view.title_label.text()
+    shown = " ".join(window.reader_view.highlighted_text().split())
+    first_words = " ".join(ref.text.split()[:6])
+    assert first_words in shown
+    # The passage is scrolled into view.
+    cursor_rect = window.reader_view.browser.cursorRect()
+    assert 0 <= cursor_rect.top() < window.reader_view.browser.viewport().height()
+    # A card opens the same reader.
+    window.reader_view.highlight = None
+    qtbot.mouseClick(answer.cards[0], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.reader_view.highlight is not None, timeout=30_000)
+
+
+def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+    long_answer = " ".join(["The lighthouse [1] was tall."] * 200)
+    model = FakeChatModel([long_answer], token_delay=0.05)
+    window = make_window(fake_services(model), store=built_store)
+    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    ask(qtbot, window, "How tall was the lighthouse of Alexandria?")
+    qtbot.waitUntil(lambda: bool(window.chat_view.current and window.chat_view.current.text), timeout=30_000)
+    assert window.chat_view.send_button.text() == "Stop"
+    started = time.monotonic()
+    with qtbot.waitSignal(window.answer_finished, timeout=5_000):
+        qtbot.keyClick(window.chat_view.input, Qt.Key.Key_Escape)
+    assert time.monotonic() - started < 2.0
+    answer = window.chat_view.answer_widgets()[-1]
+    assert answer.status.text() == "Stopped."
+    assert len(answer.text) < len(long_answer)
+    assert window.chat_view.send_button.text() == "Ask"
+
+
+def test_settings_survive_a_restart(qtbot, make_window, librarian_home):  # type: ignore[no-untyped-def]
+    window = make_window()
+    dialog = window.open_settings()
+    dialog.model_page.temperature_spin.setValue(0.7)
+    dialog.model_page.answer_spin.setValue(300)
+    dialog.retrieval_page.passages_spin.setValue(9)
+    dialog.retrieval_page.mode_combo.setCurrentIndex(dialog.retrieval_page.mode_combo.findData("keyword"))
+    dialog.offload_page.unload_check.setChecked(True)
+    with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    window.splitter.setSizes([300, 800, 0])
+    sizes = window.splitter.sizes()
+    window.close()
+
+    again = settings_store.load()
+    assert again.model.temperature == pytest.approx(0.7)
+    assert again.model.max_answer_tokens == 300
+    assert again.retrieval.passages == 9
+    assert again.retrieval.mode == "keyword"
+    assert again.offload.unload_while_embedding is True
+    reopened = make_window(settings=again)
+    assert reopened.splitter.sizes()[0] == sizes[0]
+    dialog = reopened.open_settings()
+    assert dialog.model_page.temperature_spin.value() == pytest.approx(0.7)
+    assert dialog.retrieval_page.passages_spin.value() == 9
+    dialog.reject()
+
+
+def test_the_settings_dialog_refuses_an_invalid_page_and_saves_nothing(qtbot, make_window):  # type: ignore[no-untyped-def]
+    window = make_window()
+    dialog = window.open_settings()
+    dialog.retrieval_page.passages_spin.setValue(12)
+    dialog.offload_page.kv_combo.setCurrentIndex(dialog.offload_page.kv_combo.findData("q4_0"))
+    dialog.offload_page.flash_check.setChecked(False)
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible()
+    assert "flash attention" in dialog.error_label.text()
+    assert dialog.stack.currentWidget() is dialog.offload_page
+    assert settings_store.load().retrieval.passages != 12
+    dialog.reject()
+
+
+def test_the_offload_page_says_when_there_is_no_gpu(qtbot, make_window):  # type: ignore[no-untyped-def]
+    from app.llm.gpu import list_gpus
+
+    if list_gpus():
+        pytest.skip("this machine has a GPU")
+    window = make_window()
+    dialog = window.open_settings("GPU offload")
+    page = dialog.offload_page
+    qtbot.waitUntil(lambda: "GPU" in page.gpu_note.text() and "Looking" not in page.gpu_note.text(), timeout=30_000)
+    assert "No GPU was found" in page.gpu_note.text()
+    assert "faster" in page.gpu_note.text()
+    qtbot.waitUntil(lambda: "CPU only" in page.fit_label.text(), timeout=30_000)
+    dialog.reject()
+
+
+def test_a_failed_model_load_says_what_happened_and_what_to_try(qtbot, make_window):  # type: ignore[no-untyped-def]
+    window = make_window(fake_services(fail="model.gguf is not a GGUF file"))
+    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=30_000)
+    box = window.model_error_box
+    assert box.isVisible()
+    assert "not a GGUF file" in box.text()
+    assert "What to try" in box.informativeText()
+    assert "failed" in window.model_label.text()
+    box.close()
+
+
+def test_an_empty_library_explains_itself_and_offers_the_ways_in(qtbot, make_window):  # type: ignore[no-untyped-def]
+    window = make_window()
+    assert window.center.currentWidget() is window.welcome
+    assert window.welcome.url_edit.text() == "https://library.kiwix.org"
+    assert window.welcome.demo_button.isEnabled()
+    qtbot.waitUntil(lambda: "bundled" in window.model_label.text(), timeout=30_000)
+    assert "bundled" in window.welcome.model_note.text()
+
+
+def test_ctrl_n_starts_a_new_chat(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+    window = make_window(store=built_store)
+    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
+    assert window.conversation_id is not None
+    qtbot.keyClick(window.chat_view.input, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.conversation_id is None
+    assert window.chat_view.transcript.messages == []
+    # Shift+Enter adds a line instead of sending.
+    box = window.chat_view.input
+    qtbot.keyClicks(box, "first")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(box, "second")
+    assert box.toPlainText() == "first\nsecond"
+
+
+def test_the_event_loop_never_stalls_during_ingest_and_generation(qtbot, make_window, library_folder, built_store):  # type: ignore[no-untyped-def]
+    window = make_window(fake_services(FakeChatModel([" ".join([ANSWER] * 20)], token_delay=0.005)))
+    lag = LagMeter()
+    lag.start()
+    drop_paths(window, [library_folder])
+    qtbot.waitUntil(
+        lambda: len(window.source_model.rows()) == 3
+        and all(r.stage == "ready" for r in window.source_model.rows())
+        and not window.ingest.is_busy(),
+        timeout=INGEST_TIMEOUT,
+    )
+    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    with qtbot.waitSignal(window.answer_finished, timeout=60_000):
+        ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
+    lag.stop()
+    assert lag.samples > 50
+    assert lag.worst_ms < 100, f"the event loop stalled for {lag.worst_ms:.0f} ms"
+
+
+class LagMeter:
+    """A 10 ms timer; the worst gap between two ticks beyond the interval is the event loop's lag."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.clock = QElapsedTimer()
+        self.worst_ms = 0.0
+        self.samples = 0
+
+    def start(self) -> None:
+        self.clock.start()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        elapsed = self.clock.nsecsElapsed() / 1e6
+        self.clock.restart()
+        self.samples += 1
+        self.worst_ms = max(self.worst_ms, elapsed - 10)
