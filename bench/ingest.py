@@ -1,0 +1,243 @@
+"""Benchmark: end-to-end ingestion chunks/s beside the raw sentence-transformers encode of the same
+chunks, and ZIM articles/s in cluster vs path order (bench/zim_order.py).
+
+Run as `python bench/ingest.py [--articles N] [--skip-zim-order] [--vector-search]`.
+LIBRARIAN_HOME is set to a temporary folder; nothing touches the user's library.
+
+The ratio pipeline/raw is the pipeline's overhead: reading, cleaning, chunking, writing and
+indexing all run beside the embedder, so on a CPU the ratio should stay near 1 (aim >= 0.9).
+`--vector-search` also measures exact vector search latency against the number of vectors and
+the recall@10 of the IVF_PQ index with the store's query settings (the figures behind
+ingest.store.VECTOR_INDEX_THRESHOLD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_PROSE = (
+    "the of and to in is was for on that with as by at from his her its an were are which this "
+    "be or has had first one their after new who they two all been more when would there other "
+    "into time during only city year century people river king war world state government "
+    "island church music film team school water built north south east west known large small "
+    "became later began early called family named found many most several under between since "
+    "house army battle empire village mountain lake coast trade ship harbour bridge castle "
+    "station railway library museum university author book novel poem painter composer theatre "
+    "species plant animal forest bird insect flower tree seed harvest farm market bread wine salt "
+    "stone iron copper gold silver glass paper engine steam electric light star planet comet moon "
+    "ocean storm winter summer spring autumn festival language dialect law court council treaty "
+    "province region district border capital port fortress tower temple garden palace market"
+)
+_WORDS = _PROSE.split()
+
+
+def _article(rng: random.Random, index: int) -> tuple[str, str, str]:
+    title = f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS)} {index}"
+    parts = [f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"]
+    for section in range(rng.randint(1, 4)):
+        if section:
+            parts.append(f"<h2>{rng.choice(_WORDS).title()} {rng.choice(_WORDS)}</h2>")
+        for _ in range(rng.randint(1, 3)):
+            sentences = []
+            for _ in range(rng.randint(2, 6)):
+                words = rng.choices(_WORDS, k=rng.randint(8, 24))
+                sentences.append(" ".join(words).capitalize() + ".")
+            parts.append(f"<p>{' '.join(sentences)}</p>")
+    parts.append("</body></html>")
+    return title.replace(" ", "_"), title, "".join(parts)
+
+
+def build_corpus(folder: Path, articles: int, seed: int = 2) -> Path:
+    from tests.builders import Article, make_zim
+
+    rng = random.Random(seed)
+    arts = [Article(*_article(rng, i)) for i in range(articles)]
+    rng.shuffle(arts)  # write order differs from path order, like real archives
+    return make_zim(folder / f"bench_{articles}.zim", arts, index=False)
+
+
+def measure_ingest(zim: Path, workers: int | None) -> dict[str, float]:
+    from ingest.chunking import embedding_text
+    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
+    from ingest.store import LibraryStore
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed(["warm up the model"])  # both measurements start with the model loaded
+    lib = Path(os.environ["LIBRARIAN_HOME"]) / "library"
+    t0 = time.perf_counter()
+    keyword_at = None
+    for ev in ingest_paths([zim], lib, embedder_factory=embedder, workers=workers):
+        if isinstance(ev, SourceResult):
+            print(f"  {ev.line}", flush=True)
+        elif isinstance(ev, ProgressEvent) and ev.stage == "indexing" and keyword_at is None:
+            keyword_at = time.perf_counter() - t0
+    pipeline_s = time.perf_counter() - t0
+    store = LibraryStore(lib, embedder)
+    chunks = store.chunk_count()
+    assert store.vector_count() == chunks, "every chunk must have its vector"
+    table, _ = store.table_snapshot()
+    texts = [
+        embedding_text(t, s, x)
+        for t, s, x in zip(
+            table.column("title").to_pylist(),
+            table.column("section").to_pylist(),
+            table.column("text").to_pylist(),
+            strict=True,
+        )
+    ]
+    t0 = time.perf_counter()
+    embedder.model.encode(
+        texts, batch_size=embedder.batch_size, normalize_embeddings=True, show_progress_bar=False
+    )
+    raw_s = time.perf_counter() - t0
+    return {
+        "chunks": chunks,
+        "pipeline_s": pipeline_s,
+        "keyword_searchable_s": keyword_at or 0.0,
+        "pipeline_chunks_per_s": chunks / pipeline_s,
+        "raw_chunks_per_s": chunks / raw_s,
+        "raw_s": raw_s,
+        "ratio": (chunks / pipeline_s) / (chunks / raw_s),
+        "device": embedder.device,
+    }
+
+
+def measure_vector_search(sizes: list[int]) -> None:
+    """Exact search latency against size; IVF_PQ recall@10 with the store's settings at 50k."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ingest import store as store_module
+    from ingest.embedding import HashingEmbedder
+    from ingest.store import LibraryStore, SourceRecord
+
+    dim = 384
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(300, dim)).astype(np.float32)
+
+    def sample(n: int) -> np.ndarray:
+        v = centers[rng.integers(0, 300, n)] + 1.2 * rng.normal(size=(n, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    class Query(HashingEmbedder):
+        vector: np.ndarray
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            return self.vector[None, :]
+
+    emb = Query(dim=dim, name="bench")
+    store = LibraryStore(Path(os.environ["LIBRARIAN_HOME"]) / "vectors", emb)
+    queries = sample(30)
+    all_vecs = []
+    total = 0
+    with store.writing():
+        store.add_source(SourceRecord("v", "/v.zim", "zim", "V", "zim:v", stage="ready"))
+        for size in sizes:
+            n = size - total
+            vecs = sample(n)
+            ids = [f"v:{total + i}:0" for i in range(n)]
+            store.add_chunks(
+                pa.table(
+                    {
+                        "chunk_id": ids,
+                        "source_id": ["v"] * n,
+                        "doc_id": ["d"] * n,
+                        "title": ["t"] * n,
+                        "section": [""] * n,
+                        "ordinal": list(range(total, size)),
+                        "chunk_index": [0] * n,
+                        "start": [0] * n,
+                        "end": [1] * n,
+                        "text": ["x"] * n,
+                    }
+                )
+            )
+            store.add_vectors("v", ids, list(range(total, size)), vecs)
+            all_vecs.append(vecs)
+            total = size
+            times = []
+            for q in queries:
+                emb.vector = q
+                t0 = time.perf_counter()
+                store.search("q", k=10, mode="vector")
+                times.append(time.perf_counter() - t0)
+            print(
+                f"  exact vector search, {size:>7,} vectors: {np.median(times) * 1000:6.1f} ms median"
+            )
+        store_module.VECTOR_INDEX_THRESHOLD = min(sizes)
+        t0 = time.perf_counter()
+        store.maintain()
+        build_s = time.perf_counter() - t0
+    data = np.concatenate(all_vecs)
+    recalls, times = [], []
+    for q in queries:
+        emb.vector = q
+        exact = set(np.argsort(-(data @ q))[:10])
+        t0 = time.perf_counter()
+        got = {int(h.chunk_id.split(":")[1]) for h in store.search("q", k=10, mode="vector")}
+        times.append(time.perf_counter() - t0)
+        recalls.append(len(got & exact) / 10)
+    print(
+        f"  IVF_PQ over {total:,} vectors: built in {build_s:.1f} s, "
+        f"recall@10 {np.mean(recalls):.3f}, {np.median(times) * 1000:.1f} ms median"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--skip-zim-order", action="store_true")
+    parser.add_argument("--zim-order-articles", type=int, default=20_000)
+    parser.add_argument("--vector-search", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="librarian-bench-") as home:
+        os.environ["LIBRARIAN_HOME"] = home
+        zim = build_corpus(Path(home) / "corpus", args.articles)
+        print(f"corpus: {args.articles} articles, {zim.stat().st_size / 1e6:.1f} MB ZIM")
+        r = measure_ingest(zim, args.workers)
+        print(f"chunks: {r['chunks']:,} (embedder on {r['device']})")
+        print(f"keyword-searchable after {r['keyword_searchable_s']:.1f} s")
+        print(
+            f"pipeline end to end: {r['pipeline_chunks_per_s']:8.1f} chunks/s "
+            f"({r['pipeline_s']:.1f} s)"
+        )
+        print(f"raw encode:          {r['raw_chunks_per_s']:8.1f} chunks/s ({r['raw_s']:.1f} s)")
+        print(f"ratio pipeline/raw:  {r['ratio']:8.2f}")
+        if args.vector_search:
+            measure_vector_search([10_000, 50_000, 100_000])
+    if not args.skip_zim_order:
+        order_path = ROOT / "bench" / "zim_order.py"
+        if order_path.exists():
+            spec = importlib.util.spec_from_file_location("bench_zim_order", order_path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            z = module.run(args.zim_order_articles)
+            print(
+                f"ZIM read, {z['articles']:,} shuffled articles: cluster order "
+                f"{z['cluster_order_articles_per_s']:.1f} articles/s, path order "
+                f"{z['path_order_articles_per_s']:.1f} articles/s ({z['speedup']}x)"
+            )
+        else:
+            print("bench/zim_order.py not found: ZIM order figures skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
