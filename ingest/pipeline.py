@@ -495,9 +495,10 @@ class _IngestRun:
             store._sources.delete(f"source_id = '{failed_id}'")
         existing = store.find_identity(info.identity)
         if existing is not None and existing.stage != "failed":
-            if existing.source_id in self.jobs:
-                self.jobs[existing.source_id].total_docs = total
-                return None  # unfinished: resumed with the others
+            job = self.jobs.get(existing.source_id)
+            if job is not None and job.resumed and job.record.path == info.path:
+                job.total_docs = total
+                return None  # unfinished: resumed with the others, reported then
             return SourceResult(
                 str(path),
                 "already",
