@@ -81,7 +81,7 @@ class SourceResult:
         name = Path(self.path).name
         if self.status == "added":
             how = "resumed and finished" if self.resumed else "added"
-            return f"{name}: {how} ({self.chunks} passages)"
+            return f"{name}: {how} ({self.chunks} passage{'' if self.chunks == 1 else 's'})"
         if self.status == "already":
             return f"{name}: already in library"
         if self.status == "cancelled":
