@@ -421,8 +421,8 @@ class _IngestRun:
     ) -> Iterator[ProgressEvent | SourceResult]:
         # Unfinished sources first: they were asked for in an earlier run.
         for rec in store.sources():
-            if rec.stage in ("reading", "embedding") or (
-                rec.stage == "keyword" and not self.keyword_only
+            if rec.stage == "reading" or (
+                rec.stage in ("keyword", "embedding") and not self.keyword_only
             ):
                 self.jobs[rec.source_id] = _Job.of(rec, resumed=True)
         new: list[tuple[_Job, Any]] = []
