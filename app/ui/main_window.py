@@ -460,11 +460,14 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         name = str(getattr(model, "name", "model"))
-        layers = getattr(model, "gpu_layers", self.settings.offload.gpu_layers)
+        stats = getattr(model, "stats", None)
+        layers = getattr(stats, "gpu_layers", self.settings.offload.gpu_layers)
         where = "CPU only" if not layers else ("all layers on GPU" if layers < 0 else f"{layers} GPU layers")
         default = " (bundled default)" if not self.settings.model.path else ""
         self.model_label.setText(f"Model: {name}{default} · {where}")
         notice = getattr(model, "notice", None)
+        if notice:
+            self.statusBar().showMessage(str(notice), 10000)
         tip = notice or ""
         if not self.settings.model.path:
             tip = (tip + "\n" if tip else "") + "No model chosen: using the bundled default. Choose a bigger GGUF in Settings ▸ Model."
