@@ -298,7 +298,10 @@ def find_passage(document: QTextDocument, passage: str) -> tuple[int, int] | Non
         last = min(start_i + len(target), len(doc_words)) - 1
     else:
         last = end_i + len(tail) - 1
-    return doc_words[start_i][0], doc_words[last][1]
+    end = doc_words[last][1]
+    while end < len(plain) and plain[end] in ".,;:!?)]\"'»”’":  # the sentence's closing marks
+        end += 1
+    return doc_words[start_i][0], end
 
 
 def _find_seq(tokens: list[str], seq: list[str], start: int) -> int | None:
