@@ -241,11 +241,17 @@ def _make_formatter(template: str, bos: str, eos: str) -> Callable[..., Any]:
 
 # --- llama.cpp's log: forwarded to logging, recent lines kept for error messages and stats ----
 
-_LOG_LINES: collections.deque[tuple[int, str]] = collections.deque(maxlen=400)
+# (sequence number, ggml level, text) of llama.cpp's recent log lines.
+_LOG_LINES: collections.deque[tuple[int, int, str]] = collections.deque(maxlen=2000)
 _log_callback: Any = None
 _log_partial = ""
-# llama.cpp is chatty: its info lines are debug here, its warnings info, its errors warnings.
-_LEVEL = {2: logging.INFO, 3: logging.WARNING}
+_log_count = 0
+# ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line. llama.cpp is
+# chatty: its info lines are debug here, its warnings info, its errors warnings.
+GGML_WARN, GGML_ERROR = 3, 4
+_LEVEL = {GGML_WARN: logging.INFO, GGML_ERROR: logging.WARNING}
+# What llama.cpp logs as errors when the abort callback stopped a decode: expected on cancel.
+_ABORT_NOISE = re.compile(r"failed with error 1|compute status: 1|failed to decode, ret = 2")
 
 
 def _install_log_capture() -> None:
@@ -257,7 +263,7 @@ def _install_log_capture() -> None:
 
     @llama_cpp.llama_log_callback
     def on_log(level: int, text: bytes, _data: Any) -> None:
-        global _log_partial
+        global _log_partial, _log_count
         message = _log_partial + text.decode("utf-8", errors="replace")
         if not message.endswith("\n"):
             _log_partial = message
@@ -265,8 +271,12 @@ def _install_log_capture() -> None:
         _log_partial = ""
         for line in message.splitlines():
             if line.strip():
-                _LOG_LINES.append((level, line))
-                llama_log.log(_LEVEL.get(level, logging.DEBUG), "%s", line)
+                _log_count += 1
+                _LOG_LINES.append((_log_count, level, line))
+                quiet = _ABORT_NOISE.search(line) is not None
+                llama_log.log(
+                    logging.DEBUG if quiet else _LEVEL.get(level, logging.DEBUG), "%s", line
+                )
 
     llama_cpp.llama_log_set(on_log, ctypes.c_void_p(0))
     _log_callback = on_log
@@ -290,10 +300,17 @@ def _buffers_from_log(lines: Sequence[str]) -> tuple[dict[str, float], int | Non
     return buffers, offloaded
 
 
-def _error_from_log(since: int) -> str:
-    lines = list(_LOG_LINES)[since:]
-    errors = [text for level, text in lines if level in (2, 3)]
-    return errors[-1].strip() if errors else ""
+def _log_since(mark: int, levels: Sequence[int] = ()) -> list[str]:
+    return [
+        text
+        for seq, level, text in list(_LOG_LINES)
+        if seq > mark and (not levels or level in levels)
+    ]
+
+
+def _error_from_log(mark: int) -> str:
+    errors = _log_since(mark, (GGML_ERROR,)) or _log_since(mark, (GGML_WARN,))
+    return errors[-1].split(": ", 1)[-1].strip() if errors else ""
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -438,7 +455,7 @@ def _construct(
     if settings.threads:
         kwargs["n_threads"] = settings.threads
         kwargs["n_threads_batch"] = settings.threads
-    mark = len(_LOG_LINES)
+    mark = _log_count
     start = time.perf_counter()
     try:
         llm = Llama(**kwargs)
@@ -447,7 +464,7 @@ def _construct(
         gc.collect()
         raise _LoadFailed(reason) from exc
     seconds = time.perf_counter() - start
-    lines = [text for _, text in list(_LOG_LINES)[mark:]]
+    lines = _log_since(mark)
     return llm, seconds, lines
 
 

