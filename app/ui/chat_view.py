@@ -198,6 +198,14 @@ class Transcript(QScrollArea):
         self._layout = QVBoxLayout(inner)
         self._layout.setContentsMargins(24, 16, 24, 16)
         self._layout.setSpacing(12)
+        self.empty_hint = QLabel(
+            "<p style='font-size:17px; color:#3a4452'>Ask anything about your library.</p>"
+            "<p style='color:#6b7685'>Answers cite their passages as [1], [2]; click one to read it in place.<br>"
+            "Enter sends · Shift+Enter adds a line · Esc stops · Ctrl+N starts a new chat</p>"
+        )
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._layout.addStretch(1)
+        self._layout.addWidget(self.empty_hint)
         self._layout.addStretch(1)
         self.setWidget(inner)
         self.messages: list[MessageWidget] = []
@@ -207,7 +215,8 @@ class Transcript(QScrollArea):
     def add(self, role: str, text: str = "") -> MessageWidget:
         msg = MessageWidget(role, text)
         msg.citation_activated.connect(self.citation_activated)
-        self._layout.insertWidget(self._layout.count() - 1, msg)
+        self.empty_hint.hide()
+        self._layout.insertWidget(self._layout.count() - 3, msg)
         self.messages.append(msg)
         self._follow = True
         return msg
@@ -216,6 +225,7 @@ class Transcript(QScrollArea):
         for msg in self.messages:
             msg.deleteLater()
         self.messages = []
+        self.empty_hint.show()
 
     def _on_scrollbar_range_changed(self, _min: int, maximum: int) -> None:
         if self._follow:

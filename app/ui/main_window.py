@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -18,7 +26,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
-    QWidget,
 )
 
 from app import __version__
@@ -716,7 +723,7 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray | bytes):
             self.splitter.restoreState(QByteArray(splitter))
         unchecked = self.qsettings.value("library/unchecked", [], type=list)
-        self.source_model.set_unchecked({str(x) for x in unchecked or []})
+        self.source_model.set_unchecked({str(x) for x in (unchecked or [])})  # type: ignore[attr-defined]
 
     def save_window_state(self) -> None:
         self.qsettings.setValue("window/geometry", self.saveGeometry())

@@ -26,7 +26,7 @@ ModelLoader = Callable[[ModelSettings, OffloadSettings], Any]  # -> ChatModel
 def _default_embedder_factory(device: str) -> Any:
     from ingest.embedding import default_embedder
 
-    return default_embedder(device)
+    return default_embedder(device)  # type: ignore[arg-type]
 
 
 def _default_model_loader(model: ModelSettings, offload: OffloadSettings) -> Any:

@@ -209,7 +209,7 @@ class WorkerPool(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
-        worker = self._workers.get(self.sender())  # type: ignore[arg-type]
+        worker = self._workers.get(self.sender())  # type: ignore[call-overload]
         if worker is not None and worker in self._threads:
             self._forget(worker)
             self.worker_finished.emit(worker)
