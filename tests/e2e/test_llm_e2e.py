@@ -177,3 +177,18 @@ def test_gpu_layers_on_a_cpu_build_fall_back_to_the_cpu_and_say_so() -> None:
     assert reloaded is not model and model._llm is None  # the old one was freed
     assert reloaded.context_length == 2048
     manager.unload()
+
+
+def test_the_fit_estimate_matches_what_llama_cpp_allocated(model: LlamaChatModel) -> None:
+    from app.llm.fit import MiB, compute_buffer_bytes, kv_cache_bytes
+
+    buffers = model.stats.buffers_mib
+    info = model.info
+    assert buffers, "llama.cpp's buffer sizes were not captured from its log"
+    model_mib = sum(v for k, v in buffers.items() if k.endswith(" model"))
+    kv_mib = sum(v for k, v in buffers.items() if k.endswith(" KV"))
+    compute_mib = sum(v for k, v in buffers.items() if k.endswith(" compute"))
+    assert model_mib == pytest.approx(info.weight_bytes / MiB, rel=0.02)
+    assert kv_mib == pytest.approx(kv_cache_bytes(info, 4096) / MiB, rel=0.01)
+    estimate = compute_buffer_bytes(info, 4096) / MiB
+    assert compute_mib <= estimate <= 1.5 * compute_mib
