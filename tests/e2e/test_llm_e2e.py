@@ -192,3 +192,30 @@ def test_the_fit_estimate_matches_what_llama_cpp_allocated(model: LlamaChatModel
     assert kv_mib == pytest.approx(kv_cache_bytes(info, 4096) / MiB, rel=0.01)
     estimate = compute_buffer_bytes(info, 4096) / MiB
     assert compute_mib <= estimate <= 1.5 * compute_mib
+
+
+def test_a_failed_gpu_load_falls_back_to_the_cpu_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("llama_cpp")
+    from app.llm import runtime
+
+    real_construct = runtime._construct
+
+    def construct(path, settings, offload, gpu_layers, n_ctx):  # type: ignore[no-untyped-def]
+        if gpu_layers != 0:  # what a GPU without enough free memory does
+            raise runtime._LoadFailed("cudaMalloc failed: out of memory")
+        return real_construct(path, settings, offload, gpu_layers, n_ctx)
+
+    monkeypatch.setattr(runtime, "gpu_offload_supported", lambda: True)
+    monkeypatch.setattr(runtime, "_construct", construct)
+    model = load_model(ModelSettings(context_length=1024), OffloadSettings(gpu_layers=20))
+    try:
+        assert model.stats.fell_back_to_cpu and model.stats.gpu_layers == 0
+        assert model.notice is not None
+        assert (
+            "Loading with 20 GPU layers failed (cudaMalloc failed: out of memory)" in model.notice
+        )
+        assert "runs on the CPU" in model.notice
+    finally:
+        model.close()
