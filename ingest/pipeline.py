@@ -250,7 +250,9 @@ class _EmbedWorker(threading.Thread):
                     return
                 if isinstance(item, _EmbedScan):
                     reader = LibraryStore(self.store_path)
-                    for table in reader.iter_chunks(item.source_id, item.from_ordinal):
+                    for table in reader.iter_chunks(
+                        item.source_id, item.from_ordinal, item.end_ordinal
+                    ):
                         if self.stop.is_set():
                             return
                         ords = table.column("ordinal").to_numpy()
@@ -582,6 +584,7 @@ class _IngestRun:
         pending_rows = 0
         read_ordinal = job.read_ordinal
         job.read_base = job.chunks
+        writes = 0
         while True:
             if self.cancel.is_set():
                 return
@@ -601,7 +604,9 @@ class _IngestRun:
             exhausted = next_ordinal < 0
             if not exhausted:
                 read_ordinal = next_ordinal
-            if pending_rows >= WRITE_BATCH_ROWS or exhausted:
+            # Small first batches get the embedder going at once; then thousands per commit.
+            if pending_rows >= min(WRITE_BATCH_ROWS, 256 << writes) or exhausted:
+                writes += 1
                 if pending:
                     read_ordinal = max(read_ordinal, max(p["ordinal"][-1] for p in pending) + 1)
                 self._write_chunks(store, job, pending, read_ordinal)

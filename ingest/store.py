@@ -490,24 +490,43 @@ class LibraryStore:
         return int(table.count_rows(f"source_id = {_quote(source_id)}"))
 
     def iter_chunks(
-        self, source_id: str, from_ordinal: int = 0, batch_rows: int = 4096
+        self,
+        source_id: str,
+        from_ordinal: int = 0,
+        to_ordinal: int | None = None,
+        batch_rows: int = 4096,
+        window_docs: int = 5000,
     ) -> Iterator[pa.Table]:
-        """A source's chunks from `from_ordinal` on, in (ordinal, chunk_index) order, in batches
-        that end at document boundaries."""
-        where = f"source_id = {_quote(source_id)} AND ordinal >= {int(from_ordinal)}"
-        table = self._chunks.search().where(where).select(_CHUNK_COLUMNS).limit(None).to_arrow()
-        if table.num_rows == 0:
-            return
-        table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
-        ordinals = table.column("ordinal").to_numpy()
-        start = 0
-        while start < table.num_rows:
-            end = min(start + batch_rows, table.num_rows)
-            # extend to the end of the document the batch stops in
-            while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
-                end += 1
-            yield table.slice(start, end - start)
-            start = end
+        """A source's chunks of documents [from_ordinal, to_ordinal), in (ordinal, chunk_index)
+        order, in batches that end at document boundaries.
+
+        Read a window of documents at a time, so resuming the embedding of a Wikipedia-sized
+        source never holds its whole text in memory.
+        """
+        if to_ordinal is None:
+            record = self.source(source_id)
+            to_ordinal = record.read_ordinal if record else 0
+        start_doc = from_ordinal
+        while start_doc < to_ordinal:
+            end_doc = min(to_ordinal, start_doc + window_docs)
+            where = (
+                f"source_id = {_quote(source_id)} AND ordinal >= {int(start_doc)}"
+                f" AND ordinal < {int(end_doc)}"
+            )
+            table = self._chunks.search().where(where).select(_CHUNK_COLUMNS).limit(None).to_arrow()
+            start_doc = end_doc
+            if table.num_rows == 0:
+                continue
+            table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
+            ordinals = table.column("ordinal").to_numpy()
+            start = 0
+            while start < table.num_rows:
+                end = min(start + batch_rows, table.num_rows)
+                # extend to the end of the document the batch stops in
+                while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
+                    end += 1
+                yield table.slice(start, end - start)
+                start = end
 
     def table_snapshot(self) -> tuple[pa.Table, pa.Table | None]:
         """The chunks and vectors tables sorted by chunk_id (for tests and checks)."""

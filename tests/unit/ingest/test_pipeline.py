@@ -158,8 +158,9 @@ def test_resume_after_a_crash_gives_the_uninterrupted_table(
 
 
 def test_cancel_stops_at_a_batch_and_the_next_run_finishes(
-    corpus: Path, tmp_path: Path, reference
+    corpus: Path, tmp_path: Path, reference, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(pipeline, "PROGRESS_INTERVAL", 0.0)  # an event after every batch
     lib = tmp_path / "lib"
     cancel = threading.Event()
     events = []
