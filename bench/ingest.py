@@ -204,6 +204,7 @@ def main() -> int:
     parser.add_argument("--vector-search", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("ingest.pipeline").setLevel(logging.INFO)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     with tempfile.TemporaryDirectory(prefix="librarian-bench-") as home:

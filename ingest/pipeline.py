@@ -271,18 +271,21 @@ class _EmbedWorker(threading.Thread):
             self.outbox.put(exc)
 
     def _embed(self, batch: _EmbedBatch) -> None:
-        parts = []
-        for i in range(0, len(batch.texts), EMBED_SUB_BATCH):
+        # Sub-batches of similar length, as the model pads every text to the longest of its
+        # batch: without this the pipeline pays for padding that one big encode() avoids.
+        order = sorted(range(len(batch.texts)), key=lambda i: -len(batch.texts[i]))
+        vectors = np.zeros((len(order), self.embedder.dim), np.float32)
+        for i in range(0, len(order), EMBED_SUB_BATCH):
             if self.stop.is_set():
                 return
+            picked = order[i : i + EMBED_SUB_BATCH]
             t0 = time.perf_counter()
-            parts.append(self.embedder.embed(batch.texts[i : i + EMBED_SUB_BATCH]))
+            vectors[picked] = self.embedder.embed([batch.texts[j] for j in picked])
             self.busy += time.perf_counter() - t0
             with self._lock:
                 self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) + len(
-                    parts[-1]
+                    picked
                 )
-        vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), np.float32)
         with self._lock:
             self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) - len(vectors)
         self.outbox.put(
