@@ -726,6 +726,20 @@ class LibraryStore:
             source_path=src.path,
         )
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunks (those not embedded yet are absent)."""
+        table = self._vector_table()
+        if table is None or not chunk_ids:
+            return {}
+        rows = (
+            table.search()
+            .where(f"chunk_id IN {_in_list(list(chunk_ids))}")
+            .select(["chunk_id", "vector"])
+            .limit(None)
+            .to_list()
+        )
+        return {r["chunk_id"]: np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
     def document_chunks(self, source_id: str, doc_id: str) -> list[Hit]:
         """Every chunk of one document in order (for the reader view to highlight)."""
         record = self.source(source_id)

@@ -125,6 +125,13 @@ def test_find_source_by_id_title_file_name_and_path(store: LibraryStore) -> None
     assert store.find_source("nothing") is None
 
 
+def test_chunk_vectors_are_the_stored_ones(store: LibraryStore) -> None:
+    got = store.chunk_vectors(["bees:0:0", "missing:0:0"])
+    assert list(got) == ["bees:0:0"]
+    expected = HashingEmbedder().embed([FACTS["bee"][0][2]])[0]
+    assert np.allclose(got["bees:0:0"], expected)
+
+
 def test_document_chunks_come_in_order(store: LibraryStore) -> None:
     hits = store.document_chunks("bees", "Honey_bee")
     assert [h.chunk_id for h in hits] == ["bees:0:0"]
