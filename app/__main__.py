@@ -6,8 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app import __version__
+
+OPENABLE_SUFFIXES = {".zim", ".zimaa", ".epub"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv == ["gui"]:
         return gui_main()
+    if all(Path(a).suffix.lower() in OPENABLE_SUFFIXES and Path(a).exists() for a in argv):
+        # A file manager's "Open with Librarian" passes bare file paths.
+        return gui_main(argv)
     if argv == ["--version"]:
         print(f"Librarian {__version__}")
         return 0

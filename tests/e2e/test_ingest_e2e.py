@@ -24,11 +24,27 @@ TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin",
 
 CHILD = """
 import sys
+import time
 from ingest import pipeline
 from ingest.embedding import SentenceTransformerEmbedder
 pipeline.WRITE_BATCH_ROWS = 16
 pipeline.DOCS_PER_TASK = 5
-emb = SentenceTransformerEmbedder(device="cpu")
+pipeline.EMBED_SUB_BATCH = 8
+
+
+# The real embedder, slowed so a kill always lands before the source is finished, however idle
+# the machine is (the vectors themselves are unchanged).
+class SlowEmbedder:
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+
+    def embed(self, texts):
+        time.sleep(0.3)
+        return self.inner.embed(texts)
+
+
+emb = SlowEmbedder(SentenceTransformerEmbedder(device="cpu"))
 for ev in pipeline.ingest_paths([sys.argv[1]], sys.argv[2], embedder_factory=emb, workers=1):
     if isinstance(ev, pipeline.ProgressEvent):
         print(ev.stage, ev.path.rsplit("/", 1)[-1], ev.done, ev.total, flush=True)
