@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,11 +96,11 @@ def load(path: Path | None = None) -> Settings:
         return Settings.model_validate(migrate(data))
     except (OSError, ValueError, ValidationError, KeyError) as exc:
         backup = path.with_suffix(".json.bad")
-        log.warning("settings file %s is unreadable (%s); using defaults, kept it as %s", path, exc, backup)
-        try:
+        log.warning(
+            "settings file %s is unreadable (%s); using defaults, kept it as %s", path, exc, backup
+        )
+        with contextlib.suppress(OSError):
             path.replace(backup)
-        except OSError:
-            pass
         return Settings()
 
 

@@ -151,7 +151,10 @@ def main() -> int:
         app.quit()
 
     QTimer.singleShot(200, tick)
-    QTimer.singleShot(args.timeout * 1000, lambda: (log.error("timed out at step %s", state["step"]), window.close(), app.quit()))
+    QTimer.singleShot(
+        args.timeout * 1000,
+        lambda: (log.error("timed out at step %s", state["step"]), window.close(), app.quit()),
+    )
     app.exec()
     if state["ok"]:
         shutil.copyfile(out / "main.png", REPO / "assets" / "screenshot.png")

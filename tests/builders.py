@@ -28,7 +28,9 @@ class Chapter:
     in_toc: bool = True
 
 
-def article_html(title: str, paragraphs: Sequence[str], sections: dict[str, Sequence[str]] | None = None) -> str:
+def article_html(
+    title: str, paragraphs: Sequence[str], sections: dict[str, Sequence[str]] | None = None
+) -> str:
     """Wikipedia-like article HTML with a lead and optional titled sections."""
     parts = [f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"]
     parts += [f"<p>{p}</p>" for p in paragraphs]
@@ -137,13 +139,21 @@ def make_epub(
     book.add_author(author)
     items = []
     for i, ch in enumerate(chapters, start=1):
-        item = epub.EpubHtml(title=ch.title, file_name=ch.file_name or f"chap_{i:02d}.xhtml", lang=language)
-        item.content = f"<html><head><title>{ch.title}</title></head><body>{ch.body_html}</body></html>"
+        item = epub.EpubHtml(
+            title=ch.title, file_name=ch.file_name or f"chap_{i:02d}.xhtml", lang=language
+        )
+        item.content = (
+            f"<html><head><title>{ch.title}</title></head><body>{ch.body_html}</body></html>"
+        )
         book.add_item(item)
         items.append((item, ch))
     for file_name, media_type, data in extra_items:
-        book.add_item(epub.EpubItem(uid=file_name, file_name=file_name, media_type=media_type, content=data))
-    book.toc = tuple(epub.Link(it.file_name, ch.title, f"ch{i}") for i, (it, ch) in enumerate(items) if ch.in_toc)
+        book.add_item(
+            epub.EpubItem(uid=file_name, file_name=file_name, media_type=media_type, content=data)
+        )
+    book.toc = tuple(
+        epub.Link(it.file_name, ch.title, f"ch{i}") for i, (it, ch) in enumerate(items) if ch.in_toc
+    )
     if ncx:
         book.add_item(epub.EpubNcx())
     if epub3_nav:
@@ -166,27 +176,59 @@ class Corpus:
 def sample_corpus() -> Corpus:
     """Articles and chapters with distinctive facts, for retrieval and answer tests."""
     arts = [
-        Article("Lighthouse_of_Alexandria", "Lighthouse of Alexandria", article_html(
+        Article(
+            "Lighthouse_of_Alexandria",
             "Lighthouse of Alexandria",
-            ["The Lighthouse of Alexandria was built by the Ptolemaic Kingdom on the island of Pharos.",
-             "It stood over one hundred metres tall and was one of the Seven Wonders of the Ancient World."],
-            {"Destruction": ["Earthquakes between 956 and 1323 damaged the lighthouse until it became a ruin."]},
-        )),
-        Article("Honey_bee", "Honey bee", article_html(
+            article_html(
+                "Lighthouse of Alexandria",
+                [
+                    "The Lighthouse of Alexandria was built by the Ptolemaic Kingdom on the island of Pharos.",
+                    "It stood over one hundred metres tall and was one of the Seven Wonders of the Ancient World.",
+                ],
+                {
+                    "Destruction": [
+                        "Earthquakes between 956 and 1323 damaged the lighthouse until it became a ruin."
+                    ]
+                },
+            ),
+        ),
+        Article(
+            "Honey_bee",
             "Honey bee",
-            ["The honey bee is a eusocial flying insect known for building wax combs and producing honey.",
-             "A colony has a single queen, thousands of female workers and a few hundred male drones."],
-            {"Communication": ["Foragers perform the waggle dance to tell nestmates the direction of flowers."]},
-        )),
-        Article("Volcano", "Volcano", article_html(
+            article_html(
+                "Honey bee",
+                [
+                    "The honey bee is a eusocial flying insect known for building wax combs and producing honey.",
+                    "A colony has a single queen, thousands of female workers and a few hundred male drones.",
+                ],
+                {
+                    "Communication": [
+                        "Foragers perform the waggle dance to tell nestmates the direction of flowers."
+                    ]
+                },
+            ),
+        ),
+        Article(
             "Volcano",
-            ["A volcano is a rupture in the crust of a planet that lets hot lava, ash and gases escape.",
-             "Mount Etna in Sicily is one of the most active volcanoes in the world."],
-        )),
+            "Volcano",
+            article_html(
+                "Volcano",
+                [
+                    "A volcano is a rupture in the crust of a planet that lets hot lava, ash and gases escape.",
+                    "Mount Etna in Sicily is one of the most active volcanoes in the world.",
+                ],
+            ),
+        ),
     ]
     chs = [
-        Chapter("Chapter I. The Voyage", "<h1>Chapter I. The Voyage</h1><p>The ship Albatross left Bristol harbour in a grey dawn, bound for the Azores with a cargo of wool.</p><p>Captain Mercer kept the log himself.</p>"),
-        Chapter("Chapter II. The Storm", "<h1>Chapter II. The Storm</h1><p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>"),
+        Chapter(
+            "Chapter I. The Voyage",
+            "<h1>Chapter I. The Voyage</h1><p>The ship Albatross left Bristol harbour in a grey dawn, bound for the Azores with a cargo of wool.</p><p>Captain Mercer kept the log himself.</p>",
+        ),
+        Chapter(
+            "Chapter II. The Storm",
+            "<h1>Chapter II. The Storm</h1><p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>",
+        ),
     ]
     return Corpus(arts, chs)
 

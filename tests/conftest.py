@@ -10,7 +10,9 @@ SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtu
 
 
 @pytest.fixture(autouse=True)
-def librarian_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def librarian_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own user-data folder; nothing touches the real one."""
     home = tmp_path_factory.mktemp("librarian_home")
     monkeypatch.setenv("LIBRARIAN_HOME", str(home))

@@ -122,7 +122,8 @@ class MessageWidget(QFrame):
         self.body.setObjectName("messageBody")
         self.body.setWordWrap(True)
         self.body.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
         )
         self.body.setOpenExternalLinks(False)
         self.body.linkActivated.connect(self._on_body_link_activated)
@@ -315,7 +316,9 @@ class ConversationList(QWidget):
         if cid is None:
             return
         title = self.list.selectedItems()[0].text()
-        answer = QMessageBox.question(self, "Delete conversation", f"Delete “{title}” and its messages?")
+        answer = QMessageBox.question(
+            self, "Delete conversation", f"Delete “{title}” and its messages?"
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.delete_requested.emit(cid)
 

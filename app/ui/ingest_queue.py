@@ -144,7 +144,9 @@ class IngestQueue(QObject):
         if self.removals:
             path, source_id = self.removals.pop(0)
             store_path = self.store_path
-            worker = TaskWorker(lambda cancel: sv.remove_source(store_path, source_id), name="remove-source")
+            worker = TaskWorker(
+                lambda cancel: sv.remove_source(store_path, source_id), name="remove-source"
+            )
             worker.succeeded.connect(self._on_removal_succeeded)
             worker.failed.connect(self._on_worker_failed)
             self._run(worker, ("remove", [path]))
@@ -161,7 +163,9 @@ class IngestQueue(QObject):
     def _pass_worker(self, files: list[str], keyword_only: bool) -> GeneratorWorker:
         services, store_path, device = self._services, self.store_path, self.device
         worker = GeneratorWorker(
-            lambda cancel: sv.ingest_events(services, files, store_path, device, keyword_only, cancel),
+            lambda cancel: sv.ingest_events(
+                services, files, store_path, device, keyword_only, cancel
+            ),
             name="ingest-keyword" if keyword_only else "ingest-embedding",
         )
         worker.event_emitted.connect(self._on_worker_event_emitted)
@@ -200,7 +204,9 @@ class IngestQueue(QObject):
         if kind == "SourceResult":
             status = str(getattr(event, "status", ""))
             if status == "failed":
-                self.source_failed.emit(key, str(getattr(event, "reason", "") or "could not be read"))
+                self.source_failed.emit(
+                    key, str(getattr(event, "reason", "") or "could not be read")
+                )
             elif status == "skipped":
                 self.files_skipped.emit([(key, str(getattr(event, "reason", "")))])
             else:
@@ -238,7 +244,9 @@ class IngestQueue(QObject):
             if cancelled and not self._stopped:
                 # Whatever the pass had not planned yet goes back to the queue (it resumes the rest).
                 removed = {p for p, _ in self.removals}
-                self.pending = [p for p in files if p not in removed and p not in self.pending] + self.pending
+                self.pending = [
+                    p for p in files if p not in removed and p not in self.pending
+                ] + self.pending
             self.need_embedding = True
             self.pass_finished.emit(True)
         elif kind == "embed":

@@ -24,7 +24,12 @@ from app.ui.source_list_model import SourceListModel, SourceRow, human_size
 class StatusDelegate(QStyledItemDelegate):
     """The status column: the text over a thin progress bar while a source is being read."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         row: SourceRow = index.data(SourceListModel.RowRole)
         fraction = index.data(SourceListModel.FractionRole)
         opt = QStyleOptionViewItem(option)
@@ -78,8 +83,10 @@ class LibraryView(QWidget):
         head.addWidget(self.add_files_button)
         head.addWidget(self.add_folder_button)
         layout.addLayout(head)
-        hint = QLabel("Drop files or whole folders anywhere on this window to add them. "
-                      "Tick the sources that chats should search.")
+        hint = QLabel(
+            "Drop files or whole folders anywhere on this window to add them. "
+            "Tick the sources that chats should search."
+        )
         hint.setObjectName("libraryHint")
         hint.setWordWrap(True)
         layout.addWidget(hint)
@@ -133,8 +140,15 @@ class LibraryView(QWidget):
 
     def update_actions(self) -> None:
         row = self.selected_row()
-        unfinished = row is not None and not row.error and (
-            row.progress is not None or row.queued or row.paused or row.stage in ("reading", "keyword", "embedding")
+        unfinished = (
+            row is not None
+            and not row.error
+            and (
+                row.progress is not None
+                or row.queued
+                or row.paused
+                or row.stage in ("reading", "keyword", "embedding")
+            )
         )
         self.pause_button.setEnabled(self.busy or self.paused)
         self.pause_button.setText("Resume reading" if self.paused else "Pause reading")
@@ -144,7 +158,9 @@ class LibraryView(QWidget):
         chunks = self.model.total_chunks()
         size = human_size(self.model.total_size())
         self.summary.setText(
-            f"<b>{n} source{'s' if n != 1 else ''}</b> · {chunks:,} passages · {size or '0 B'}" if n else "<b>Your library is empty</b>"
+            f"<b>{n} source{'s' if n != 1 else ''}</b> · {chunks:,} passages · {size or '0 B'}"
+            if n
+            else "<b>Your library is empty</b>"
         )
 
     def set_state(self, busy: bool, paused: bool) -> None:

@@ -80,7 +80,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or settings_store.load()
         self.services = services or sv.Services()
-        self.qsettings = qsettings or QSettings(str(sv.paths.home() / "window.ini"), QSettings.Format.IniFormat)
+        self.qsettings = qsettings or QSettings(
+            str(sv.paths.home() / "window.ini"), QSettings.Format.IniFormat
+        )
         self.pool = WorkerPool(self)
         self.store_path = library_path(self.settings)
         self.chat_model: Any = None
@@ -97,7 +99,9 @@ class MainWindow(QMainWindow):
         self.history: Any = None
 
         self.source_model = SourceListModel(self)
-        self.ingest = IngestQueue(self.pool, self.services, self.store_path, self.settings.retrieval.embed_device, self)
+        self.ingest = IngestQueue(
+            self.pool, self.services, self.store_path, self.settings.retrieval.embed_device, self
+        )
         self._build_ui()
         self._connect()
         self._restore_window_state()
@@ -189,11 +193,15 @@ class MainWindow(QMainWindow):
         self.chat_view.citation_activated.connect(self._on_chat_view_citation_activated)
         self.chat_view.scope_clicked.connect(lambda: self.tabs.setCurrentWidget(self.library_view))
         self.conversations.new_requested.connect(self.new_chat)
-        self.conversations.conversation_selected.connect(self._on_conversations_conversation_selected)
+        self.conversations.conversation_selected.connect(
+            self._on_conversations_conversation_selected
+        )
         self.conversations.rename_requested.connect(self._on_conversations_rename_requested)
         self.conversations.delete_requested.connect(self._on_conversations_delete_requested)
         self.reader_view.closed.connect(self._on_reader_view_closed)
-        self.reader_view.message_posted.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.reader_view.message_posted.connect(
+            lambda text: self.statusBar().showMessage(text, 6000)
+        )
         self.welcome.add_files_requested.connect(self._on_add_files_triggered)
         self.welcome.add_demo_requested.connect(self.add_demo_library)
         self.library_view.add_files_requested.connect(self._on_add_files_triggered)
@@ -238,21 +246,27 @@ class MainWindow(QMainWindow):
         """Add files or folders (recursively) to the library."""
         if not paths:
             return
-        self.statusBar().showMessage(f"Adding {len(paths)} item{'s' if len(paths) != 1 else ''} to the library…", 4000)
+        self.statusBar().showMessage(
+            f"Adding {len(paths)} item{'s' if len(paths) != 1 else ''} to the library…", 4000
+        )
         self.ingest.add(paths)
 
     def add_demo_library(self) -> None:
         """Ingest the demo ZIM, building it first when it is missing."""
         zim = sv.demo_zim()
         if zim is not None:
-            self.welcome.set_demo_status("Adding the demo library: it becomes searchable in a minute.", busy=True)
+            self.welcome.set_demo_status(
+                "Adding the demo library: it becomes searchable in a minute.", busy=True
+            )
             self.add_paths([str(zim)])
             return
         script = sv.project_root() / "packaging" / "build_demo.py"
         if not script.is_file():
             self.welcome.set_demo_status("The demo library is not part of this installation.")
             return
-        self.welcome.set_demo_status("Building the demo library from Wikipedia articles (about a minute)…", busy=True)
+        self.welcome.set_demo_status(
+            "Building the demo library from Wikipedia articles (about a minute)…", busy=True
+        )
         self.pool.run_task(
             lambda cancel: _run_build_demo(script, cancel),
             self._on_demo_built,
@@ -295,7 +309,9 @@ class MainWindow(QMainWindow):
     def _after_sources_changed(self) -> None:
         rows = self.source_model.rows()
         empty = not rows and not self.ingest.is_busy()
-        self.center.setCurrentWidget(self.welcome if empty and self._sources_loaded else self.chat_view)
+        self.center.setCurrentWidget(
+            self.welcome if empty and self._sources_loaded else self.chat_view
+        )
         n = self.source_model.stored_count()
         self.library_label.setText(
             f"Library: {n} source{'s' if n != 1 else ''} · {self.source_model.total_chunks():,} passages · "
@@ -308,7 +324,9 @@ class MainWindow(QMainWindow):
         if getattr(self, "_resumed", False):
             return
         self._resumed = True
-        unfinished = [r for r in self.source_model.rows() if r.stage in ("reading", "keyword", "embedding")]
+        unfinished = [
+            r for r in self.source_model.rows() if r.stage in ("reading", "keyword", "embedding")
+        ]
         if unfinished:
             self.ingest.resume_unfinished()
 
@@ -320,11 +338,19 @@ class MainWindow(QMainWindow):
             self.add_demo_library()
 
     def _update_scope(self) -> None:
-        rows = [r for r in self.source_model.rows() if r.source_id and r.stage in ("keyword", "embedding", "ready")]
+        rows = [
+            r
+            for r in self.source_model.rows()
+            if r.source_id and r.stage in ("keyword", "embedding", "ready")
+        ]
         chosen = self.source_model.searchable_ids()
         reading = [r for r in self.source_model.rows() if r.progress is not None or r.queued]
         if not rows:
-            text = "Your first sources are being read; you can ask as soon as one is searchable." if reading else "Add sources to your library to ask questions."
+            text = (
+                "Your first sources are being read; you can ask as soon as one is searchable."
+                if reading
+                else "Add sources to your library to ask questions."
+            )
         elif len(chosen) == len(rows):
             text = f"Searching all {len(rows)} source{'s' if len(rows) != 1 else ''} — <a href='library'>choose</a>"
         else:
@@ -371,7 +397,9 @@ class MainWindow(QMainWindow):
     def _on_ingest_paused_changed(self, paused: bool) -> None:
         self.source_model.set_all_paused(paused)
         self.library_view.set_state(self.ingest.is_busy(), paused)
-        self.statusBar().showMessage("Reading paused: it resumes where it stopped." if paused else "Reading resumed.", 4000)
+        self.statusBar().showMessage(
+            "Reading paused: it resumes where it stopped." if paused else "Reading resumed.", 4000
+        )
 
     def _on_ingest_failed(self, message: str) -> None:
         self.statusBar().showMessage(f"Adding to the library failed: {message}", 10000)
@@ -387,7 +415,9 @@ class MainWindow(QMainWindow):
         row = self.source_model.row_for(path)
         title = row.title if row else Path(path).name
         answer = QMessageBox.question(
-            self, "Remove from library", f"Remove “{title}” from the library? The file itself stays where it is."
+            self,
+            "Remove from library",
+            f"Remove “{title}” from the library? The file itself stays where it is.",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self._remove_source(path, source_id)
@@ -398,7 +428,9 @@ class MainWindow(QMainWindow):
         self._after_sources_changed()
 
     def _on_demo_built(self, path: Any) -> None:
-        self.welcome.set_demo_status("Adding the demo library: it becomes searchable in a minute.", busy=True)
+        self.welcome.set_demo_status(
+            "Adding the demo library: it becomes searchable in a minute.", busy=True
+        )
         self.add_paths([str(path)])
 
     def _on_demo_failed(self, message: str) -> None:
@@ -413,7 +445,9 @@ class MainWindow(QMainWindow):
             return
         old, self.chat_model = self.chat_model, None
         self.model_state = "loading"
-        name = Path(self.settings.model.path).name if self.settings.model.path else "the default model"
+        name = (
+            Path(self.settings.model.path).name if self.settings.model.path else "the default model"
+        )
         self.model_label.setText(f"Model: loading {name}…")
         services, settings = self.services, self.settings.model_copy(deep=True)
 
@@ -422,7 +456,9 @@ class MainWindow(QMainWindow):
                 old.close()  # free the old weights before the new ones load
             return sv.load_chat_model(services, settings)
 
-        self.pool.run_task(task, self._on_model_loaded, self._on_model_load_failed, name="load-model")
+        self.pool.run_task(
+            task, self._on_model_loaded, self._on_model_load_failed, name="load-model"
+        )
 
     def _on_model_loaded(self, model: Any) -> None:
         if self._closing:
@@ -469,7 +505,11 @@ class MainWindow(QMainWindow):
         name = str(getattr(model, "name", "model"))
         stats = getattr(model, "stats", None)
         layers = getattr(stats, "gpu_layers", self.settings.offload.gpu_layers)
-        where = "CPU only" if not layers else ("all layers on GPU" if layers < 0 else f"{layers} GPU layers")
+        where = (
+            "CPU only"
+            if not layers
+            else ("all layers on GPU" if layers < 0 else f"{layers} GPU layers")
+        )
         default = " (bundled default)" if not self.settings.model.path else ""
         self.model_label.setText(f"Model: {name}{default} · {where}")
         notice = getattr(model, "notice", None)
@@ -477,7 +517,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(notice), 10000)
         tip = notice or ""
         if not self.settings.model.path:
-            tip = (tip + "\n" if tip else "") + "No model chosen: using the bundled default. Choose a bigger GGUF in Settings ▸ Model."
+            tip = (
+                (tip + "\n" if tip else "")
+                + "No model chosen: using the bundled default. Choose a bigger GGUF in Settings ▸ Model."
+            )
         self.model_label.setToolTip(tip)
         self.welcome.set_model_note(
             "No model chosen yet, so Librarian uses its small bundled model, SmolLM2-135M-Instruct. "
@@ -523,7 +566,11 @@ class MainWindow(QMainWindow):
         settings = self.settings.model_copy(deep=True)
         device = settings.retrieval.embed_device
         cid = self.conversation_id
-        sources = None if self.source_model.all_searchable_checked() else self.source_model.searchable_ids()
+        sources = (
+            None
+            if self.source_model.all_searchable_checked()
+            else self.source_model.searchable_ids()
+        )
 
         def events(cancel: Any) -> Any:
             from app.chat.session import ChatSession
@@ -532,7 +579,9 @@ class MainWindow(QMainWindow):
             store = sv.open_store(store_path, embedder=embedder)
             history = sv.open_history()
             try:
-                session = ChatSession(model, store, history, settings, conversation_id=cid, embedder=embedder)
+                session = ChatSession(
+                    model, store, history, settings, conversation_id=cid, embedder=embedder
+                )
                 yield from session.ask(question, cancel, sources)
             finally:
                 history.close()
@@ -619,9 +668,13 @@ class MainWindow(QMainWindow):
         if self.history is None or self.conversation_id is None:
             self.statusBar().showMessage("Nothing to export yet: ask a question first.", 5000)
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", "conversation.md", "Markdown (*.md)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export conversation", "conversation.md", "Markdown (*.md)"
+        )
         if path:
-            Path(path).write_text(self.history.export_markdown(self.conversation_id), encoding="utf-8")
+            Path(path).write_text(
+                self.history.export_markdown(self.conversation_id), encoding="utf-8"
+            )
 
     # --- reader ------------------------------------------------------------------------------
 
@@ -685,12 +738,17 @@ class MainWindow(QMainWindow):
 
     def _on_add_files_triggered(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add books or archives", str(Path.home()), "Books and archives (*.epub *.zim *.zimaa);;All files (*)"
+            self,
+            "Add books or archives",
+            str(Path.home()),
+            "Books and archives (*.epub *.zim *.zimaa);;All files (*)",
         )
         self.add_paths(files)
 
     def _on_add_folder_triggered(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder (searched for ZIM and EPUB files)", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Add a folder (searched for ZIM and EPUB files)", str(Path.home())
+        )
         if folder:
             self.add_paths([folder])
 
@@ -709,7 +767,9 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.add_paths(paths)
-            self.tabs.setCurrentWidget(self.library_view) if self.center.currentWidget() is not self.welcome else None
+            self.tabs.setCurrentWidget(
+                self.library_view
+            ) if self.center.currentWidget() is not self.welcome else None
 
     # --- closing -----------------------------------------------------------------------------
 
@@ -749,7 +809,9 @@ class MainWindow(QMainWindow):
 
 def _run_build_demo(script: Path, cancel: Any) -> Path:
     """Run packaging/build_demo.py in a child process (it writes into app.paths.demo_dir())."""
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     while True:
         try:
             out, _ = proc.communicate(timeout=0.5)

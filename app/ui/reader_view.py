@@ -82,7 +82,9 @@ class ArchiveBrowser(QTextBrowser):
         if self.reader is None:
             return None
         href = url.toString() if isinstance(url, QUrl) else str(url)
-        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I) and not href.startswith(f"{ARCHIVE_SCHEME}:"):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I) and not href.startswith(
+            f"{ARCHIVE_SCHEME}:"
+        ):
             return None  # http, data... : never fetched
         href = href.removeprefix(f"{ARCHIVE_SCHEME}:")
         if kind == int(QTextDocument.ResourceType.StyleSheetResource.value):
@@ -170,19 +172,23 @@ class ReaderView(QWidget):
             return False
         found = self.highlight_passage(str(getattr(ref, "text", "")))
         if not found:
-            self.message_posted.emit("The passage could not be located exactly; showing its article.")
+            self.message_posted.emit(
+                "The passage could not be located exactly; showing its article."
+            )
         return True
 
     def show_document(self, path: str, fragment: str = "", fallback_title: str = "") -> bool:
         reader = self.browser.reader
         resource = _resource(reader, path) if reader is not None else None
         if resource is None:
-            self.browser.setHtml(
-                f"<h2>Not found</h2><p>This archive has no item “{path}”.</p>"
-            )
+            self.browser.setHtml(f"<h2>Not found</h2><p>This archive has no item “{path}”.</p>")
             self.title_label.setText(fallback_title or path)
             return False
-        text = resource.content.decode("utf-8", errors="replace") if isinstance(resource.content, bytes) else str(resource.content)
+        text = (
+            resource.content.decode("utf-8", errors="replace")
+            if isinstance(resource.content, bytes)
+            else str(resource.content)
+        )
         self.browser.doc_path = getattr(resource, "path", path) or path
         self.highlight = None
         self.browser.setExtraSelections([])

@@ -129,7 +129,12 @@ class ModelPage(SettingsPage):
         form.addRow("Temperature:", self.temperature_spin)
         form.addRow("Longest answer:", self.answer_spin)
         layout.addLayout(form)
-        self._pool.run_task(lambda cancel: _find_models(), self._on_models_found, self._on_models_failed, "find-models")
+        self._pool.run_task(
+            lambda cancel: _find_models(),
+            self._on_models_found,
+            self._on_models_failed,
+            "find-models",
+        )
 
     def load(self, settings: Settings) -> None:
         m = settings.model
@@ -167,7 +172,9 @@ class ModelPage(SettingsPage):
 
     def _on_browse_clicked(self) -> None:
         start = self.path_edit.text() or str(paths.models_dir())
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", start, "GGUF models (*.gguf)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a GGUF model", start, "GGUF models (*.gguf)"
+        )
         if path:
             self.path_edit.setText(path)
 
@@ -272,13 +279,19 @@ class OffloadPage(SettingsPage):
         self.flash_check = QCheckBox("Flash attention (less memory for long contexts)")
         self.flash_check.toggled.connect(lambda _on: self._update_fit())
         self.kv_combo = QComboBox()
-        for value, text in (("f16", "f16 (best quality)"), ("q8_0", "q8_0 (half the memory)"), ("q4_0", "q4_0 (a quarter)")):
+        for value, text in (
+            ("f16", "f16 (best quality)"),
+            ("q8_0", "q8_0 (half the memory)"),
+            ("q4_0", "q4_0 (a quarter)"),
+        ):
             self.kv_combo.addItem(text, value)
         self.kv_combo.currentIndexChanged.connect(lambda _i: self._update_fit())
         self.main_gpu_combo = QComboBox()
         self.main_gpu_combo.currentIndexChanged.connect(lambda _i: self._update_fit())
         self.split_edit = QLineEdit()
-        self.split_edit.setPlaceholderText("e.g. 3,1 — shares of the layers per GPU; empty: by free memory")
+        self.split_edit.setPlaceholderText(
+            "e.g. 3,1 — shares of the layers per GPU; empty: by free memory"
+        )
         self.split_edit.editingFinished.connect(self._update_fit)
         self.unload_check = QCheckBox("Unload the model while the library is being embedded")
         form.addRow("KV cache:", self.kv_combo)
@@ -297,14 +310,18 @@ class OffloadPage(SettingsPage):
         self.flash_check.setChecked(o.flash_attention)
         self.kv_combo.setCurrentIndex(max(0, self.kv_combo.findData(o.kv_cache_type)))
         self._main_gpu = o.main_gpu
-        self.split_edit.setText(",".join(f"{s:g}" for s in o.tensor_split) if o.tensor_split else "")
+        self.split_edit.setText(
+            ",".join(f"{s:g}" for s in o.tensor_split) if o.tensor_split else ""
+        )
         self.unload_check.setChecked(o.unload_while_embedding)
         self.n_ctx = settings.model.context_length
         self.refresh_machine(settings.model.path or "")
 
     def check(self) -> str | None:
         if self.kv_combo.currentData() != "f16" and not self.flash_check.isChecked():
-            return "A quantized KV cache (q8_0, q4_0) needs flash attention: turn it on, or use f16."
+            return (
+                "A quantized KV cache (q8_0, q4_0) needs flash attention: turn it on, or use f16."
+            )
         try:
             self._split()
         except ValueError:
@@ -323,7 +340,9 @@ class OffloadPage(SettingsPage):
     # --- machine and estimate ----------------------------------------------------------------
 
     def refresh_machine(self, model_path: str) -> None:
-        self._pool.run_task(lambda cancel: _machine(model_path), self._on_machine_read, name="read-gguf")
+        self._pool.run_task(
+            lambda cancel: _machine(model_path), self._on_machine_read, name="read-gguf"
+        )
 
     def set_context(self, n_ctx: int) -> None:
         self.n_ctx = n_ctx
@@ -373,12 +392,13 @@ class OffloadPage(SettingsPage):
             names = ", ".join(g.name for g in self.gpus)
             self.gpu_note.setText(
                 f"Found {names}, but the installed llama.cpp was built without GPU support, so "
-                "everything runs on the CPU. Rebuild it with CUDA (CMAKE_ARGS=\"-DGGML_CUDA=on\", "
+                'everything runs on the CPU. Rebuild it with CUDA (CMAKE_ARGS="-DGGML_CUDA=on", '
                 "see the README) to use the GPU."
             )
         else:
             lines = "<br>".join(
-                f"GPU {g.index}: {g.name} — {gib(g.free_bytes)} free of {gib(g.total_bytes)}" for g in self.gpus
+                f"GPU {g.index}: {g.name} — {gib(g.free_bytes)} free of {gib(g.total_bytes)}"
+                for g in self.gpus
             )
             self.gpu_note.setText(lines)
         if error:
@@ -438,9 +458,13 @@ class OffloadPage(SettingsPage):
             )
             for g, b in zip(self.gpus, need.gpu_bytes, strict=False):
                 ok = "✓" if b <= g.free_bytes else "✗ too much"
-                lines.append(f"GPU {g.index}: this setting needs {gib(b)} of {gib(g.free_bytes)} free {ok}")
+                lines.append(
+                    f"GPU {g.index}: this setting needs {gib(b)} of {gib(g.free_bytes)} free {ok}"
+                )
             lines.append(f"System memory: {gib(need.cpu_bytes)}")
-        verdict = {"full": "Fits fully on the GPU", "partial": "Fits partly", "cpu": "CPU only"}[est.verdict]
+        verdict = {"full": "Fits fully on the GPU", "partial": "Fits partly", "cpu": "CPU only"}[
+            est.verdict
+        ]
         rec = "all" if est.gpu_layers < 0 else str(est.gpu_layers)
         lines.append(f"<b>{verdict}</b> — {est.summary()}. Recommended GPU layers: <b>{rec}</b>.")
         self.fit_label.setText("<br>".join(lines))
@@ -466,10 +490,18 @@ class RetrievalPage(SettingsPage):
         self.passages_spin = QSpinBox()
         self.passages_spin.setRange(1, 50)
         self.mode_combo = QComboBox()
-        for value, text in (("hybrid", "Hybrid (meaning + keywords)"), ("vector", "Meaning only (vectors)"), ("keyword", "Keywords only")):
+        for value, text in (
+            ("hybrid", "Hybrid (meaning + keywords)"),
+            ("vector", "Meaning only (vectors)"),
+            ("keyword", "Keywords only"),
+        ):
             self.mode_combo.addItem(text, value)
         self.device_combo = QComboBox()
-        for value, text in (("auto", "Automatic (GPU when present)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)")):
+        for value, text in (
+            ("auto", "Automatic (GPU when present)"),
+            ("cpu", "CPU"),
+            ("cuda", "GPU (CUDA)"),
+        ):
             self.device_combo.addItem(text, value)
         form.addRow("Passages per question:", self.passages_spin)
         form.addRow("Search:", self.mode_combo)
@@ -536,7 +568,9 @@ class LibraryPage(SettingsPage):
         settings.library.data_dir = self.dir_edit.text().strip() or None
 
     def _on_browse_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Library folder", self.dir_edit.text() or str(paths.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Library folder", self.dir_edit.text() or str(paths.home())
+        )
         if folder:
             self.dir_edit.setText(folder)
 
@@ -556,7 +590,12 @@ class SettingsDialog(QDialog):
         self.offload_page = OffloadPage(pool)
         self.retrieval_page = RetrievalPage()
         self.library_page = LibraryPage()
-        self.pages: list[SettingsPage] = [self.model_page, self.offload_page, self.retrieval_page, self.library_page]
+        self.pages: list[SettingsPage] = [
+            self.model_page,
+            self.offload_page,
+            self.retrieval_page,
+            self.library_page,
+        ]
         self.model_page.model_changed.connect(self.offload_page.refresh_machine)
         self.model_page.context_changed.connect(self.offload_page.set_context)
         layout = QVBoxLayout(self)
@@ -578,7 +617,9 @@ class SettingsDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         layout.addWidget(self.error_label)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)

@@ -58,7 +58,11 @@ def human_size(size: int) -> str:
     units = ["B", "KB", "MB", "GB", "TB"]
     power = min(int(math.log(size, 1024)), len(units) - 1)
     value = size / 1024**power
-    return f"{value:.0f} {units[power]}" if power == 0 or value >= 10 else f"{value:.1f} {units[power]}"
+    return (
+        f"{value:.0f} {units[power]}"
+        if power == 0 or value >= 10
+        else f"{value:.1f} {units[power]}"
+    )
 
 
 def human_eta(seconds: float | None) -> str:
@@ -157,7 +161,11 @@ class SourceListModel(QAbstractTableModel):
             rows.append(row)
             seen.add(key)
         # Sources the store does not list yet (being read, or failed before being recorded).
-        rows += [r for r in self._rows if r.key not in seen and (r.progress or r.queued or r.error or r.paused)]
+        rows += [
+            r
+            for r in self._rows
+            if r.key not in seen and (r.progress or r.queued or r.error or r.paused)
+        ]
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()
@@ -197,12 +205,16 @@ class SourceListModel(QAbstractTableModel):
     def set_all_paused(self, paused: bool) -> None:
         """Pause shows on every source that is not finished (the pipeline stops as a whole)."""
         for row in self._rows:
-            unfinished = row.stage in ("reading", "keyword", "embedding") or row.queued or row.progress
+            unfinished = (
+                row.stage in ("reading", "keyword", "embedding") or row.queued or row.progress
+            )
             row.paused = paused and bool(unfinished) and not row.error
             if paused:
                 row.progress = None
         if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self.COLUMNS) - 1))
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(self.COLUMNS) - 1)
+            )
 
     def clear_live(self, paths: list[str]) -> None:
         """A run ended: its sources show their stored stage again."""
@@ -238,12 +250,16 @@ class SourceListModel(QAbstractTableModel):
         return [
             r.source_id
             for r in self._rows
-            if r.source_id and r.stage in ("keyword", "embedding", "ready") and r.source_id not in self._unchecked
+            if r.source_id
+            and r.stage in ("keyword", "embedding", "ready")
+            and r.source_id not in self._unchecked
         ]
 
     def all_searchable_checked(self) -> bool:
         return not any(
-            r.source_id in self._unchecked for r in self._rows if r.stage in ("keyword", "embedding", "ready")
+            r.source_id in self._unchecked
+            for r in self._rows
+            if r.stage in ("keyword", "embedding", "ready")
         )
 
     def unchecked(self) -> set[str]:
@@ -272,7 +288,9 @@ class SourceListModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
         return None
@@ -280,7 +298,11 @@ class SourceListModel(QAbstractTableModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         row = self._rows[index.row()]
-        if index.column() == self.TITLE and row.source_id and row.stage in ("keyword", "embedding", "ready"):
+        if (
+            index.column() == self.TITLE
+            and row.source_id
+            and row.stage in ("keyword", "embedding", "ready")
+        ):
             base |= Qt.ItemFlag.ItemIsUserCheckable
         return base
 
@@ -297,15 +319,26 @@ class SourceListModel(QAbstractTableModel):
             if col == self.TITLE:
                 return row.title or Path(row.key).name
             if col == self.KIND:
-                return {"zim": "ZIM", "epub": "EPUB"}.get(row.kind, row.kind.upper() or _kind_from(row.key))
+                return {"zim": "ZIM", "epub": "EPUB"}.get(
+                    row.kind, row.kind.upper() or _kind_from(row.key)
+                )
             if col == self.SIZE:
                 return human_size(row.size) or human_size(_file_size(row.key))
             if col == self.CHUNKS:
                 return f"{row.chunks:,}" if row.chunks else ""
             if col == self.STATUS:
                 return status_text(row)
-        if role == Qt.ItemDataRole.CheckStateRole and col == self.TITLE and row.source_id and row.stage in ("keyword", "embedding", "ready"):
-            return Qt.CheckState.Unchecked if row.source_id in self._unchecked else Qt.CheckState.Checked
+        if (
+            role == Qt.ItemDataRole.CheckStateRole
+            and col == self.TITLE
+            and row.source_id
+            and row.stage in ("keyword", "embedding", "ready")
+        ):
+            return (
+                Qt.CheckState.Unchecked
+                if row.source_id in self._unchecked
+                else Qt.CheckState.Checked
+            )
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == self.STATUS and row.error:
                 return row.error
@@ -319,7 +352,9 @@ class SourceListModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.CheckStateRole or index.column() != self.TITLE:
             return False
         row = self._rows[index.row()]
-        checked = Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(value, bool) else value
+        checked = (
+            Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(value, bool) else value
+        )
         if checked:
             self._unchecked.discard(row.source_id)
         else:

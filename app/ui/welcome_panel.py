@@ -56,7 +56,9 @@ class WelcomePanel(QWidget):
         row = QHBoxLayout()
         self.demo_button = QPushButton("Add the demo library")
         self.demo_button.setObjectName("demoButton")
-        self.demo_button.setToolTip("A few thousand Wikipedia articles (CC BY-SA), ready in a minute")
+        self.demo_button.setToolTip(
+            "A few thousand Wikipedia articles (CC BY-SA), ready in a minute"
+        )
         self.demo_button.clicked.connect(self.add_demo_requested)
         self.files_button = QPushButton("Add books or archives…")
         self.files_button.clicked.connect(self.add_files_requested)

@@ -36,7 +36,9 @@ def library_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "books"
     make_zim(folder / "wiki.zim", corpus.articles)
     make_epub(folder / "voyage.epub", corpus.chapters, title="The Voyage", identifier="voyage")
-    make_epub(folder / "nested" / "storm.epub", corpus.chapters[1:], title="The Storm", identifier="storm")
+    make_epub(
+        folder / "nested" / "storm.epub", corpus.chapters[1:], title="The Storm", identifier="storm"
+    )
     return folder
 
 
@@ -75,7 +77,11 @@ def make_window(qtbot, librarian_home: Path):  # type: ignore[no-untyped-def]
     windows: list[MainWindow] = []
     make_application()
 
-    def make(services: Services | None = None, settings: Settings | None = None, store: Path | None = None) -> MainWindow:
+    def make(
+        services: Services | None = None,
+        settings: Settings | None = None,
+        store: Path | None = None,
+    ) -> MainWindow:
         settings = settings or Settings()
         if store is not None:
             copy = librarian_home / "library-copy"
@@ -102,8 +108,16 @@ def drop_paths(target: QWidget, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = target.rect().center()
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted(), "the window refused the drag"
-    drop = QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(QPoint(pos)),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(target, drop)

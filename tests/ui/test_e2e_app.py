@@ -12,7 +12,9 @@ from app.ui.services import Services
 pytestmark = [pytest.mark.ui, pytest.mark.e2e]
 
 
-def test_the_default_model_answers_with_citations_that_open_in_the_reader(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+def test_the_default_model_answers_with_citations_that_open_in_the_reader(
+    qtbot, make_window, library_folder
+):  # type: ignore[no-untyped-def]
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
     window = make_window(Services())  # the real embedder and the bundled default model
@@ -20,9 +22,11 @@ def test_the_default_model_answers_with_citations_that_open_in_the_reader(qtbot,
 
     drop_paths(window, [library_folder])
     qtbot.waitUntil(
-        lambda: len(window.source_model.rows()) == 3
-        and all(r.stage == "ready" for r in window.source_model.rows())
-        and not window.ingest.is_busy(),
+        lambda: (
+            len(window.source_model.rows()) == 3
+            and all(r.stage == "ready" for r in window.source_model.rows())
+            and not window.ingest.is_busy()
+        ),
         timeout=600_000,
     )
     qtbot.waitUntil(lambda: window.chat_model is not None, timeout=120_000)

@@ -24,13 +24,18 @@ def ask(qtbot, window, question: str) -> None:  # type: ignore[no-untyped-def]
     qtbot.keyClick(box, Qt.Key.Key_Return)
 
 
-def test_dropping_a_folder_adds_every_source_and_they_become_ready(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+def test_dropping_a_folder_adds_every_source_and_they_become_ready(
+    qtbot, make_window, library_folder
+):  # type: ignore[no-untyped-def]
     window = make_window()
     assert window.center.currentWidget() is window.welcome  # empty library: the welcome panel
     drop_paths(window.chat_view.transcript.viewport(), [library_folder])
     qtbot.waitUntil(lambda: len(window.source_model.rows()) == 3, timeout=30_000)
     qtbot.waitUntil(
-        lambda: all(r.stage == "ready" for r in window.source_model.rows()) and not window.ingest.is_busy(),
+        lambda: (
+            all(r.stage == "ready" for r in window.source_model.rows())
+            and not window.ingest.is_busy()
+        ),
         timeout=INGEST_TIMEOUT,
     )
     titles = sorted(r.title for r in window.source_model.rows())
@@ -43,7 +48,9 @@ def test_dropping_a_folder_adds_every_source_and_they_become_ready(qtbot, make_w
     assert "3 sources" in window.library_label.text()
 
 
-def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(
+    qtbot, make_window, library_folder
+):  # type: ignore[no-untyped-def]
     (library_folder / "broken.zim").write_bytes(b"this is not a zim archive" * 40)
     (library_folder / "broken.epub").write_bytes(b"PK\x03\x04 truncated")
     window = make_window()
@@ -51,7 +58,11 @@ def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(qtbot, make
 
     def settled() -> bool:
         rows = window.source_model.rows()
-        return len(rows) == 5 and all(r.stage in ("ready", "failed") for r in rows) and not window.ingest.is_busy()
+        return (
+            len(rows) == 5
+            and all(r.stage in ("ready", "failed") for r in rows)
+            and not window.ingest.is_busy()
+        )
 
     qtbot.waitUntil(settled, timeout=INGEST_TIMEOUT)
     rows = {Path(r.key).name: r for r in window.source_model.rows()}
@@ -62,7 +73,9 @@ def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(qtbot, make
         rows[n].stage == "ready" for n in ("wiki.zim", "voyage.epub", "storm.epub")
     )
     model = window.source_model
-    failed_row = [i for i in range(model.rowCount()) if model.row_at(i).key.endswith("broken.zim")][0]
+    failed_row = [i for i in range(model.rowCount()) if model.row_at(i).key.endswith("broken.zim")][
+        0
+    ]
     assert model.index(failed_row, model.STATUS).data().startswith("Failed: ")
 
 
@@ -72,11 +85,15 @@ def test_an_answer_streams_in_with_citations_and_source_cards(qtbot, make_window
     qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
     seen: list[str] = []
     timer = QTimer()
-    timer.timeout.connect(lambda: window.chat_view.current and seen.append(window.chat_view.current.body.text()))
+    timer.timeout.connect(
+        lambda: window.chat_view.current and seen.append(window.chat_view.current.body.text())
+    )
     timer.start(10)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
-        qtbot.waitUntil(lambda: window.chat_view.generating is False or len(set(seen)) > 3, timeout=30_000)
+        qtbot.waitUntil(
+            lambda: window.chat_view.generating is False or len(set(seen)) > 3, timeout=30_000
+        )
     timer.stop()
     partial = [t for t in dict.fromkeys(seen) if t and t != seen[-1]]
     assert len(partial) >= 2, "the answer did not stream"
@@ -90,7 +107,9 @@ def test_an_answer_streams_in_with_citations_and_source_cards(qtbot, make_window
     assert window.conversations.list.count() == 1  # saved in the history
 
 
-def test_clicking_a_citation_opens_the_passage_highlighted_in_the_reader(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+def test_clicking_a_citation_opens_the_passage_highlighted_in_the_reader(
+    qtbot, make_window, built_store
+):  # type: ignore[no-untyped-def]
     window = make_window(store=built_store)
     qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
@@ -119,7 +138,9 @@ def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ig
     window = make_window(fake_services(model), store=built_store)
     qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
     ask(qtbot, window, "How tall was the lighthouse of Alexandria?")
-    qtbot.waitUntil(lambda: bool(window.chat_view.current and window.chat_view.current.text), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: bool(window.chat_view.current and window.chat_view.current.text), timeout=30_000
+    )
     assert window.chat_view.send_button.text() == "Stop"
     started = time.monotonic()
     with qtbot.waitSignal(window.answer_finished, timeout=5_000):
@@ -137,7 +158,9 @@ def test_settings_survive_a_restart(qtbot, make_window, librarian_home):  # type
     dialog.model_page.temperature_spin.setValue(0.7)
     dialog.model_page.answer_spin.setValue(300)
     dialog.retrieval_page.passages_spin.setValue(9)
-    dialog.retrieval_page.mode_combo.setCurrentIndex(dialog.retrieval_page.mode_combo.findData("keyword"))
+    dialog.retrieval_page.mode_combo.setCurrentIndex(
+        dialog.retrieval_page.mode_combo.findData("keyword")
+    )
     dialog.offload_page.unload_check.setChecked(True)
     with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
@@ -181,7 +204,10 @@ def test_the_offload_page_says_when_there_is_no_gpu(qtbot, make_window):  # type
     window = make_window()
     dialog = window.open_settings("GPU offload")
     page = dialog.offload_page
-    qtbot.waitUntil(lambda: "GPU" in page.gpu_note.text() and "Looking" not in page.gpu_note.text(), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: "GPU" in page.gpu_note.text() and "Looking" not in page.gpu_note.text(),
+        timeout=30_000,
+    )
     assert "No GPU was found" in page.gpu_note.text()
     assert "faster" in page.gpu_note.text()
     qtbot.waitUntil(lambda: "CPU only" in page.fit_label.text(), timeout=30_000)
@@ -225,15 +251,19 @@ def test_ctrl_n_starts_a_new_chat(qtbot, make_window, built_store):  # type: ign
     assert box.toPlainText() == "first\nsecond"
 
 
-def test_the_event_loop_never_stalls_during_ingest_and_generation(qtbot, make_window, library_folder, built_store):  # type: ignore[no-untyped-def]
+def test_the_event_loop_never_stalls_during_ingest_and_generation(
+    qtbot, make_window, library_folder, built_store
+):  # type: ignore[no-untyped-def]
     window = make_window(fake_services(FakeChatModel([" ".join([ANSWER] * 20)], token_delay=0.005)))
     lag = LagMeter()
     lag.start()
     drop_paths(window, [library_folder])
     qtbot.waitUntil(
-        lambda: len(window.source_model.rows()) == 3
-        and all(r.stage == "ready" for r in window.source_model.rows())
-        and not window.ingest.is_busy(),
+        lambda: (
+            len(window.source_model.rows()) == 3
+            and all(r.stage == "ready" for r in window.source_model.rows())
+            and not window.ingest.is_busy()
+        ),
         timeout=INGEST_TIMEOUT,
     )
     qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)

@@ -40,7 +40,9 @@ def archive(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def passage(doc_id: str, title: str, text: str) -> SimpleNamespace:
-    return SimpleNamespace(locator=Locator("s", doc_id, title, "", 0, 0, 0, len(text)), text=text, source_title="W")
+    return SimpleNamespace(
+        locator=Locator("s", doc_id, title, "", 0, 0, 0, len(text)), text=text, source_title="W"
+    )
 
 
 def test_the_article_shows_with_its_image_and_without_its_script(qtbot, archive):  # type: ignore[no-untyped-def]
