@@ -10,7 +10,10 @@ export QT_QPA_PLATFORM ?=
 
 .PHONY: install run test test-quick lint bench screenshot demo bundle install-desktop uninstall-desktop clean
 
+# The llama.cpp step also runs outside the stamp, so `LIBRARIAN_LLAMA_BACKEND=cuda make install`
+# (or a CUDA toolkit installed later) rebuilds it; it returns at once when nothing changed.
 install: $(STAMP)
+	bash packaging/install_llama.sh $(BIN)/python $(LLAMA_VERSION)
 
 # torch first, pinned: 2.13.0 is the CPU wheel here; an unpinned torch pulls gigabytes of CUDA.
 $(STAMP): pyproject.toml Makefile packaging/install_llama.sh
@@ -38,6 +41,7 @@ test-quick: install
 
 lint: install
 	$(BIN)/ruff check app ingest tests bench packaging
+	$(BIN)/ruff format --check app ingest tests bench packaging
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -51,6 +55,7 @@ screenshot: install demo
 bundle: install
 	$(BIN)/python -m pip install -q 'pyinstaller>=6.5'
 	$(BIN)/pyinstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/librarian.spec
+	QT_QPA_PLATFORM=offscreen dist/Librarian/Librarian --version
 
 install-desktop: install
 	$(BIN)/librarian install-desktop
