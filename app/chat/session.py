@@ -40,6 +40,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 NO_ANSWER = "I couldn't find anything about that in your library."
+# Appended to a stopped answer in the history, so a reloaded or exported chat shows it was cut.
+STOPPED_MARK = "\n\n*(stopped)*"
 
 # Words that point back at the previous turn.
 _ANAPHORA = word_set(
@@ -96,9 +98,10 @@ class Done:
 
 @dataclass(frozen=True)
 class Cancelled:
-    """The answer was stopped; `partial` is what had been generated."""
+    """The answer was stopped; `partial` is what had been generated (saved, marked stopped)."""
 
     partial: str
+    conversation_id: int | None = None
 
 
 ChatEvent = Retrieved | Token | Done | Cancelled
@@ -179,25 +182,50 @@ class ChatSession:
         *,
         params: GenerationParams | None = None,
     ) -> Iterator[ChatEvent]:
-        """Events for one question: Retrieved, Token…, then Done (or Cancelled)."""
-        params = params or self.params
-        t0 = time.perf_counter()
+        """Events for one question: Retrieved, Token…, then Done (or Cancelled).
+
+        A stopped answer is saved too (question, partial answer marked stopped, the passages
+        that were in the prompt) — whether the cancel event ends it or the consumer closes the
+        generator mid-answer, as the UI's worker does when the window closes.
+        """
+        answering = _Answering(question)
+        try:
+            yield from self._answer(answering, cancel, sources, params or self.params)
+        except GeneratorExit:
+            if not answering.saved:
+                self._remember_stopped(answering)
+            raise
+
+    def _answer(
+        self,
+        a: _Answering,
+        cancel: threading.Event | None,
+        sources: Sequence[str] | None,
+        params: GenerationParams,
+    ) -> Iterator[ChatEvent]:
+        question = a.question
+        t0 = a.t0
         query = standalone_query(question, self.turns)
+        a.query = query
         found = self.passages.retrieve(query, sources=sources, question=question)
         retrieval_s = time.perf_counter() - t0
         if cancel is not None and cancel.is_set():
-            yield Cancelled("")
+            self._remember_stopped(a)
+            yield Cancelled("", self.conversation_id)
             return
 
         if not found:
-            yield Retrieved([], query)
             stats = Stats(retrieval_s=retrieval_s, total_s=time.perf_counter() - t0)
+            # Saved before the first yield: the turn is complete once retrieval found nothing.
             self._remember(question, query, NO_ANSWER, [], True, stats)
+            a.saved = True
+            yield Retrieved([], query)
             yield Done(NO_ANSWER, [], [], True, stats, self.conversation_id)
             return
 
         built = self.prompts.build(question, found, self.turns, answer_tokens=params.max_tokens)
         self.last_prompt = built
+        a.passages = built.passages
         yield Retrieved(built.passages, query)
 
         gen_params = GenerationParams(
@@ -207,7 +235,7 @@ class ChatSession:
             repeat_penalty=params.repeat_penalty,
             stop=params.stop,
         )
-        pieces: list[str] = []
+        pieces = a.pieces
         t_gen = time.perf_counter()
         t_first: float | None = None
         for piece in self.model.stream(built.text, gen_params, cancel):
@@ -220,7 +248,8 @@ class ChatSession:
         t_end = time.perf_counter()
         raw = "".join(pieces)
         if cancel is not None and cancel.is_set():
-            yield Cancelled(raw)
+            self._remember_stopped(a)
+            yield Cancelled(raw, self.conversation_id)
             return
 
         cited = resolve(raw, built.passages)
@@ -237,6 +266,7 @@ class ChatSession:
             total_s=t_end - t0,
         )
         self._remember(question, query, cited.text, cited.sources, False, stats)
+        a.saved = True
         yield Done(
             cited.text,
             cited.citations,
@@ -247,6 +277,21 @@ class ChatSession:
             cited.dropped,
         )
 
+    def _remember_stopped(self, a: _Answering) -> None:
+        """Save a stopped turn: the partial answer, marked, with the passages it was given."""
+        a.saved = True
+        cited = resolve("".join(a.pieces), a.passages)
+        stats = {**Stats(total_s=time.perf_counter() - a.t0).as_dict(), "stopped": True}
+        self._remember(
+            a.question,
+            a.query,
+            cited.text,
+            cited.sources,
+            False,
+            stats,
+            stored_answer=(cited.text + STOPPED_MARK).strip(),
+        )
+
     def _remember(
         self,
         question: str,
@@ -254,7 +299,9 @@ class ChatSession:
         answer: str,
         sources: list[SourceRef],
         no_answer: bool,
-        stats: Stats,
+        stats: Stats | dict[str, Any],
+        *,
+        stored_answer: str | None = None,
     ) -> None:
         self.turns.append(Turn(question, answer))
         if self.history is None:
@@ -267,16 +314,28 @@ class ChatSession:
                 NewMessage("user", question),
                 NewMessage(
                     "assistant",
-                    answer,
+                    answer if stored_answer is None else stored_answer,
                     model=self.model.name,
                     settings=self.settings.model_dump(mode="json"),
                     retrieval_query=query,
                     no_answer=no_answer,
-                    stats=stats.as_dict(),
+                    stats=stats.as_dict() if isinstance(stats, Stats) else stats,
                     sources=sources,
                 ),
             ],
         )
+
+
+@dataclass
+class _Answering:
+    """What one `ask()` has so far: enough to save the turn if it is stopped."""
+
+    question: str
+    t0: float = field(default_factory=time.perf_counter)
+    query: str = ""
+    passages: list[Passage] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    saved: bool = False
 
 
 def _turns_from_history(history: History, conversation_id: int) -> list[Turn]:
@@ -286,6 +345,12 @@ def _turns_from_history(history: History, conversation_id: int) -> list[Turn]:
         if m.role == "user":
             question = m.content
         elif question is not None:
-            turns.append(Turn(question, m.content))
+            # The model sees what was said, not the stopped mark the reader sees.
+            turns.append(Turn(question, _without_stopped_mark(m.content)))
             question = None
     return turns
+
+
+def _without_stopped_mark(content: str) -> str:
+    mark = STOPPED_MARK.strip()
+    return content.removesuffix(mark).rstrip() if content.endswith(mark) else content

@@ -8,6 +8,7 @@ from app.chat.history import History
 from app.chat.prompt import Turn
 from app.chat.session import (
     NO_ANSWER,
+    STOPPED_MARK,
     Cancelled,
     ChatSession,
     Done,
@@ -83,20 +84,84 @@ def test_self_contained_question_is_searched_as_asked() -> None:
     assert standalone_query("How tall was it?", []) == "How tall was it?"
 
 
-def test_cancel_stops_the_answer_and_saves_nothing(retriever, tmp_path) -> None:
-    model = FakeChatModel(["word " * 200], token_delay=0.001)
+def test_cancel_stops_the_answer_and_saves_the_partial_turn_marked_stopped(
+    retriever, tmp_path
+) -> None:
+    model = FakeChatModel(["Etna erupts often [1]. " + "word " * 200], token_delay=0.001)
     history = History(tmp_path / "h.sqlite3")
     session = ChatSession(model, retriever, history)
     cancel = threading.Event()
     seen = []
     for event in session.ask("Which volcano in Sicily is active?", cancel=cancel):
         seen.append(event)
-        if isinstance(event, Token) and len(seen) > 3:
+        if isinstance(event, Token) and "[1]" in "".join(
+            e.text for e in seen if isinstance(e, Token)
+        ):
             cancel.set()
-    assert isinstance(seen[-1], Cancelled)
-    assert 0 < len(seen[-1].partial.split()) < 200
+    stopped = seen[-1]
+    assert isinstance(stopped, Cancelled)
+    assert 0 < len(stopped.partial.split()) < 200
     assert not any(isinstance(e, Done) for e in seen)
-    assert history.list_conversations() == []
+    assert stopped.conversation_id is not None
+    conv = history.load_conversation(stopped.conversation_id)
+    assert [m.role for m in conv.messages] == ["user", "assistant"]
+    assert conv.messages[0].content == "Which volcano in Sicily is active?"
+    answer = conv.messages[1]
+    assert answer.content == stopped.partial.strip() + STOPPED_MARK
+    assert answer.content.startswith("Etna erupts often [1].")
+    assert answer.stats is not None and answer.stats["stopped"] is True
+    given = [p.chunk_id for p in seen[0].passages]
+    assert sorted(s.chunk_id for s in answer.sources) == sorted(given)
+    assert [s.number for s in answer.sources if s.cited] == [1]
+
+
+def test_closing_the_answer_mid_stream_saves_the_partial_turn(retriever, tmp_path) -> None:
+    # The UI's worker closes the generator when the window closes (or after Esc, at the next
+    # yield): the question and what was written so far must survive that too.
+    model = FakeChatModel(["Etna erupts often [1]. " + "word " * 200], token_delay=0.001)
+    history = History(tmp_path / "h.sqlite3")
+    session = ChatSession(model, retriever, history)
+    events = session.ask("Which volcano in Sicily is active?", cancel=threading.Event())
+    tokens = []
+    for event in events:
+        if isinstance(event, Token):
+            tokens.append(event.text)
+            if len(tokens) == 5:
+                break
+    events.close()
+    [info] = history.list_conversations()
+    answer = history.load_conversation(info.id).messages[1]
+    assert answer.content == "".join(tokens).strip() + STOPPED_MARK
+    assert answer.stats is not None and answer.stats["stopped"] is True
+    assert len(answer.sources) == len(session.last_prompt.passages) > 0
+
+
+def test_a_stopped_turn_is_resumed_without_its_mark(retriever, tmp_path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    session = ChatSession(FakeChatModel(["word " * 200], token_delay=0.001), retriever, history)
+    cancel = threading.Event()
+    for event in session.ask("Which volcano in Sicily is active?", cancel=cancel):
+        if isinstance(event, Token):
+            cancel.set()
+    cid = session.conversation_id
+    assert cid is not None
+    resumed = ChatSession(FakeChatModel(), retriever, history, conversation_id=cid)
+    assert resumed.turns[0].question == "Which volcano in Sicily is active?"
+    assert resumed.turns[0].answer.startswith("word") and "stopped" not in resumed.turns[0].answer
+
+
+def test_cancel_before_generation_still_saves_the_question(retriever, tmp_path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    cancel = threading.Event()
+    cancel.set()
+    session = ChatSession(FakeChatModel(), retriever, history)
+    events = list(session.ask("Which volcano in Sicily is active?", cancel=cancel))
+    assert events == [Cancelled("", session.conversation_id)]
+    conv = history.load_conversation(session.conversation_id)
+    assert [m.content for m in conv.messages] == [
+        "Which volcano in Sicily is active?",
+        STOPPED_MARK.strip(),
+    ]
 
 
 def test_turns_are_saved_to_history_and_a_session_can_resume(retriever, tmp_path) -> None:
