@@ -271,7 +271,7 @@ def test_the_event_loop_never_stalls_during_ingest_and_generation(
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
     lag.stop()
     assert lag.samples > 50
-    assert lag.worst_ms < 100, f"the event loop stalled for {lag.worst_ms:.0f} ms"
+    assert lag.worst_ms < 100, f"the event loop stalled: worst gaps {lag.worst_gaps()}"
 
 
 class LagMeter:
@@ -285,6 +285,7 @@ class LagMeter:
         self.clock = QElapsedTimer()
         self.worst_ms = 0.0
         self.samples = 0
+        self.gaps: list[float] = []
 
     def start(self) -> None:
         self.clock.start()
@@ -297,4 +298,10 @@ class LagMeter:
         elapsed = self.clock.nsecsElapsed() / 1e6
         self.clock.restart()
         self.samples += 1
+        self.gaps.append(elapsed - 10)
         self.worst_ms = max(self.worst_ms, elapsed - 10)
+
+    def worst_gaps(self, n: int = 5) -> str:
+        """The `n` longest stalls, in ms, worst first (and when they came, in ticks)."""
+        top = sorted(enumerate(self.gaps), key=lambda g: g[1], reverse=True)[:n]
+        return ", ".join(f"{ms:.0f} ms at tick {i}" for i, ms in top)
