@@ -150,6 +150,16 @@ def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ig
     assert answer.status.text() == "Stopped."
     assert len(answer.text) < len(long_answer)
     assert window.chat_view.send_button.text() == "Ask"
+    # The stopped turn is kept: reopening the conversation shows the question and what was
+    # written before Esc, marked as stopped.
+    partial = answer.text
+    qtbot.keyClick(window.chat_view.input, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.conversations.list.count() == 1
+    window.conversations.list.setCurrentRow(0)
+    shown = window.chat_view.transcript.messages
+    assert [m.text for m in shown][:1] == ["How tall was the lighthouse of Alexandria?"]
+    assert shown[1].text.startswith(partial.strip()) and shown[1].text.endswith("*(stopped)*")
+    assert "(stopped)" in shown[1].body.text() and shown[1].cards
 
 
 def test_settings_survive_a_restart(qtbot, make_window, librarian_home):  # type: ignore[no-untyped-def]
