@@ -126,7 +126,7 @@ def test_second_build_returns_at_once_without_rewriting(small_demo: Path, wheel:
     before = small_demo.stat().st_mtime_ns
     started = time.monotonic()
     assert bd.build_demo(small_demo, limit=LIMIT, wheel=wheel) == small_demo
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # wall clock: generous for a busy machine
     assert small_demo.stat().st_mtime_ns == before
     assert [p.name for p in small_demo.parent.iterdir()] == [bd.ZIM_NAME]  # nothing half-written
 

@@ -59,14 +59,15 @@ def test_cancel_stops_a_slow_reply_quickly() -> None:
         pieces.append(piece)
         if len(pieces) == 3:
             threading.Timer(0.01, cancel.set).start()
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 5.0  # wall clock; the piece count below is the real check
     assert 3 <= len(pieces) < 10
 
 
 def test_cancel_during_prompt_delay_yields_nothing() -> None:
-    model = FakeChatModel(prompt_delay=5.0)
+    model = FakeChatModel(prompt_delay=30.0)
     cancel = threading.Event()
     threading.Timer(0.05, cancel.set).start()
     start = time.monotonic()
     assert list(model.stream("q", GenerationParams(), cancel)) == []
-    assert time.monotonic() - start < 1.0
+    # Wall clock, generous for a busy machine, yet far inside the 30 s an ignored cancel takes.
+    assert time.monotonic() - start < 5.0

@@ -106,7 +106,9 @@ def test_reading_the_real_default_model_is_fast_and_matches_its_size() -> None:
     start = time.perf_counter()
     info = read_gguf_info(path)
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0  # the vocabulary is skipped, not decoded
+    # The vocabulary is skipped, not decoded (decoding it takes far longer); wall clock, so
+    # generous enough for a busy machine.
+    assert elapsed < 5.0
     assert (info.architecture, info.quantization, info.block_count) == ("llama", "Q4_1", 30)
     assert info.context_length == 8192 and info.head_count_kv == 3
     assert info.has_chat_template and "<|im_start|>" in (info.chat_template or "")
