@@ -93,19 +93,34 @@ def test_cancel_during_a_long_prompt_evaluation_returns_quickly(model: LlamaChat
     cancel = threading.Event()
     pieces: list[str] = []
     finished = threading.Event()
+    evaluating = threading.Event()
+    should_abort = model._should_abort
+
+    def first_check_says_evaluating() -> bool:
+        # llama.cpp asks this between graph nodes, so its first call means the prompt's
+        # evaluation has begun: cancel then, not after a guessed sleep that a fast machine
+        # could outrun by finishing the whole prompt first.
+        evaluating.set()
+        return should_abort()
 
     def answer() -> None:
         pieces.extend(model.stream(prompt, GenerationParams(max_tokens=50), cancel))
         finished.set()
 
+    model._should_abort = first_check_says_evaluating  # type: ignore[method-assign]
     worker = threading.Thread(target=answer)
     worker.start()
-    time.sleep(0.15)
-    cancelled_at = time.perf_counter()
-    cancel.set()
-    assert finished.wait(5.0)
-    latency = time.perf_counter() - cancelled_at
-    worker.join()
+    try:
+        assert evaluating.wait(30.0), "the prompt evaluation never asked whether to abort"
+        cancelled_at = time.perf_counter()
+        cancel.set()
+        assert finished.wait(5.0)
+        latency = time.perf_counter() - cancelled_at
+        worker.join()
+    finally:
+        cancel.set()
+        worker.join()
+        del model._should_abort  # back to the class's method
     print(f"\ncancel latency during prompt evaluation: {latency * 1000:.0f} ms")
     # Stopped inside the prompt evaluation: not all of the prompt was evaluated, no token came.
     assert model._llm.n_tokens < n_prompt, "the prompt was evaluated before the cancel came"
