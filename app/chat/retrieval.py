@@ -8,14 +8,17 @@ The store ranks chunks; this module decides which of them are worth showing to t
    When nothing passes, the answer is "the library has no answer", not an invented one;
 3. drop near-duplicates (the same paragraph in two editions of an archive, repeated boilerplate):
    word-shingle Jaccard similarity;
-4. prefer several documents to one document's neighbouring chunks: at most `per_document`
-   chunks of a document in a first pass, topped up from the rest only when too few remain;
+4. prefer several documents and several sources: in a first pass at most `per_document` chunks
+   of a document and at most `per_source_share` of the passages (rounded up) from one source —
+   a book's many chapters are many documents of one source — topped up from the rest, in rank
+   order, only when too few remain (so a lone relevant source still fills every slot);
 5. number the survivors [1], [2], ... in rank order.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -128,6 +131,7 @@ class RetrievalConfig:
     overfetch: int = 4  # ask the store for passages * overfetch chunks (at least min_fetch)
     min_fetch: int = 20
     per_document: int = 2
+    per_source_share: float = 0.5  # of the passages, rounded up: 6 passages -> 3 per source
     duplicate_jaccard: float = 0.6  # 3-word-shingle Jaccard at or above which a chunk is a repeat
     # Relevance floor: a passage is relevant when it holds at least `keyword_strong` of the
     # question's content words, or `keyword_min` of them and a cosine of `semantic_with_keyword`,
@@ -215,7 +219,8 @@ class PassageRetriever:
         candidates = [_passage_from_hit(h) for h in hits]
         relevant = self._relevant(query, candidates, question)
         unique = drop_near_duplicates(relevant, cfg.duplicate_jaccard)
-        chosen = diversify(unique, k, cfg.per_document)
+        per_source = max(1, math.ceil(k * cfg.per_source_share))
+        chosen = diversify(unique, k, cfg.per_document, per_source)
         log.info(
             "retrieval: %d hits, %d relevant, %d unique, %d kept for %r",
             len(hits),
@@ -298,28 +303,37 @@ def drop_near_duplicates(passages: Sequence[Passage], threshold: float) -> list[
     return kept
 
 
-def diversify(passages: Sequence[Passage], k: int, per_document: int) -> list[Passage]:
-    """The best `k` passages, at most `per_document` from one document unless too few others.
+def diversify(
+    passages: Sequence[Passage], k: int, per_document: int, per_source: int | None = None
+) -> list[Passage]:
+    """The best `k` passages: at most `per_document` from one document and `per_source` from one
+    source, unless too few others are left.
 
-    Rank order is kept: a document's third chunk only comes in when no other document's chunk
-    is left, so one long article cannot push every other source out of the answer.
+    Rank order is kept. Slots left empty by the caps are filled first with passages that only
+    broke the source cap (another document of a source already well represented), then with
+    anything left — so one long article, or one book's many chapters, cannot push every other
+    source out of the answer, yet a library where only one source is relevant still fills all
+    `k` slots.
     """
-    first: list[Passage] = []
-    overflow: list[Passage] = []
+    per_source = k if per_source is None else per_source
+    taken: set[int] = set()  # indices into `passages`
     per_doc: dict[tuple[str, str], int] = {}
-    for p in passages:
-        n = per_doc.get(p.document_key, 0)
-        if n < per_document:
-            first.append(p)
-            per_doc[p.document_key] = n + 1
-        else:
-            overflow.append(p)
-    chosen = first[:k]
-    if len(chosen) < k:
-        chosen += overflow[: k - len(chosen)]
-        rank = {id(p): i for i, p in enumerate(passages)}
-        chosen.sort(key=lambda p: rank[id(p)])
-    return chosen
+    per_src: dict[str, int] = {}
+    for source_cap, document_cap in ((per_source, per_document), (k, per_document), (k, k)):
+        for i, p in enumerate(passages):
+            if len(taken) >= k:
+                break
+            source = p.locator.source_id
+            if (
+                i in taken
+                or per_doc.get(p.document_key, 0) >= document_cap
+                or per_src.get(source, 0) >= source_cap
+            ):
+                continue
+            taken.add(i)
+            per_doc[p.document_key] = per_doc.get(p.document_key, 0) + 1
+            per_src[source] = per_src.get(source, 0) + 1
+    return [passages[i] for i in sorted(taken)]
 
 
 def _passage_from_hit(hit: Any) -> Passage:

@@ -145,3 +145,70 @@ def test_stored_vectors_are_used_instead_of_embedding_passages(make_hit, make_re
     )
     assert len(found) == 1
     assert embedder.calls == [["Which insects pollinate flowers?"]]
+
+
+def _book_chapters(make_hit, n: int) -> list:  # type: ignore[no-untyped-def]
+    """`n` chapters of one book, each a document of its own, all about the question."""
+    return [
+        make_hit(
+            f"Chapter {i}",
+            "Etna volcano eruption in Sicily left ash "
+            + " ".join(f"c{i}w{j}" for j in range(12))
+            + ".",
+            source="book",
+            source_title="Volcanoes of Italy",
+            ordinal=100 + i,
+        )
+        for i in range(n)
+    ]
+
+
+def _wiki_articles(make_hit, titles: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """Articles of another source: relevant, but ranked below every chapter of the book."""
+    return [
+        make_hit(
+            title,
+            f"{title} is a volcano in Sicily; Etna is its neighbour "
+            + " ".join(f"a{i}w{j}" for j in range(12))
+            + ".",
+            source="wiki",
+            ordinal=i,
+        )
+        for i, title in enumerate(titles)
+    ]
+
+
+QUERY = "Etna volcano eruption Sicily ash"
+
+
+def test_one_books_many_chapters_do_not_crowd_out_other_sources(make_hit, make_retriever) -> None:
+    hits = _book_chapters(make_hit, 8) + _wiki_articles(
+        make_hit, ["Stromboli", "Vulcano", "Pantelleria"]
+    )
+    config = RetrievalConfig(passages=6, per_document=2)
+    found = PassageRetriever(make_retriever(hits), config=config).retrieve(QUERY)
+    # Every chapter outranks every article, and each chapter is its own document: only the
+    # per-source cap (half the passages, rounded up) keeps room for the other source.
+    assert [p.locator.source_id for p in found] == ["book"] * 3 + ["wiki"] * 3
+    assert [p.title for p in found[:3]] == ["Chapter 0", "Chapter 1", "Chapter 2"]
+    assert {p.title for p in found[3:]} == {"Stromboli", "Vulcano", "Pantelleria"}
+    assert [p.number for p in found] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_source_fills_the_slots_another_source_cannot(make_hit, make_retriever) -> None:
+    hits = _book_chapters(make_hit, 8) + _wiki_articles(make_hit, ["Stromboli"])
+    hits.append(make_hit("Cake", "Chocolate cake needs butter and sugar.", source="wiki"))
+    config = RetrievalConfig(passages=6, per_document=2)
+    found = PassageRetriever(make_retriever(hits), config=config).retrieve(QUERY)
+    sources = [p.locator.source_id for p in found]
+    assert sources.count("book") == 5 and sources.count("wiki") == 1
+    # Rank order is kept: the article, ranked below all chapters, comes last.
+    assert found[-1].title == "Stromboli"
+
+
+def test_a_single_relevant_source_still_fills_every_slot(make_hit, make_retriever) -> None:
+    hits = _book_chapters(make_hit, 8)
+    hits.append(make_hit("Cake", "Chocolate cake needs butter and sugar.", source="wiki"))
+    config = RetrievalConfig(passages=6, per_document=2)
+    found = PassageRetriever(make_retriever(hits), config=config).retrieve(QUERY)
+    assert [p.title for p in found] == [f"Chapter {i}" for i in range(6)]
