@@ -624,10 +624,22 @@ class LibraryStore:
         """
         if mode not in ("hybrid", "vector", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
-        visible = self.visible_sources(sources)
+        records = self.sources()
+        wanted = set(sources) if sources is not None else None
+        visible = {
+            r.source_id: r
+            for r in records
+            if r.visible and (wanted is None or r.source_id in wanted)
+        }
         if not query.strip() or not visible or k <= 0:
             return []
-        where = f"source_id IN {_in_list(sorted(visible))}"
+        # When no source is being read (failed ones have had their chunks deleted), every chunk
+        # belongs to a visible source: the filter is a no-op, and skipping it saves a scan per
+        # query (11 of 25 ms for the vector search at 100k chunks).
+        if wanted is None and all(r.visible or r.stage == "failed" for r in records):
+            where = None
+        else:
+            where = f"source_id IN {_in_list(sorted(visible))}"
         if mode == "keyword":
             rows = self._keyword(query, k, where)
             return [self._hit(r, r["_score"], visible) for r in rows]
@@ -658,32 +670,29 @@ class LibraryStore:
         best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
         return [self._hit(by_id[cid], fused[cid], visible) for cid in best]
 
-    def _keyword(self, query: str, limit: int, where: str) -> list[dict[str, Any]]:
+    def _keyword(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
         if self._chunks.count_rows() == 0:
             return []
         try:
-            return (
-                self._chunks.search(query, query_type="fts")
-                .where(where, prefilter=True)
-                .select([*_CHUNK_COLUMNS, "_score"])
-                .limit(limit)
-                .to_list()
-            )
+            q = self._chunks.search(query, query_type="fts")
+            if where:
+                q = q.where(where, prefilter=True)
+            return q.select([*_CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
 
-    def _vector(self, query: str, limit: int, where: str) -> list[dict[str, Any]]:
+    def _vector(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
         table = self._vector_table()
         if table is None or self.embedder is None:
             return []
         self.check_embedder(self.embedder)
         qvec = self.embedder.embed([query])[0]
+        q = table.search(qvec, vector_column_name="vector").distance_type("cosine")
+        if where:
+            q = q.where(where, prefilter=True)
         rows = (
-            table.search(qvec, vector_column_name="vector")
-            .distance_type("cosine")
-            .where(where, prefilter=True)
-            .nprobes(self._nprobes())
+            q.nprobes(self._nprobes())
             .refine_factor(VECTOR_REFINE_FACTOR)
             .select(["chunk_id", "_distance"])
             .limit(limit)
