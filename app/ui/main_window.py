@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.model_state = "none"  # none / loading / ready / failed
         self.model_error = ""
         self.conversation_id: int | None = None
+        self._answer_saved_in: dict[str, int | None] | None = None
         self.answer_worker: GeneratorWorker | None = None
         self._pending_question: str | None = None
         self._reload_after_answer = False
@@ -572,18 +573,26 @@ class MainWindow(QMainWindow):
             else self.source_model.searchable_ids()
         )
 
+        # The conversation the turn was saved in, written by the worker before it finishes: a
+        # stopped answer never reaches Done, yet its new conversation must become the current one.
+        saved_in: dict[str, int | None] = {"cid": cid}
+        self._answer_saved_in = saved_in
+
         def events(cancel: Any) -> Any:
             from app.chat.session import ChatSession
 
             embedder = services.embedder(device)
             store = sv.open_store(store_path, embedder=embedder)
             history = sv.open_history()
+            session = None
             try:
                 session = ChatSession(
                     model, store, history, settings, conversation_id=cid, embedder=embedder
                 )
                 yield from session.ask(question, cancel, sources)
             finally:
+                if session is not None:
+                    saved_in["cid"] = session.conversation_id
                 history.close()
 
         worker = GeneratorWorker(events, name="answer")
@@ -603,6 +612,10 @@ class MainWindow(QMainWindow):
 
     def _on_answer_worker_finished(self) -> None:
         self.answer_worker = None
+        saved_in, self._answer_saved_in = self._answer_saved_in, None
+        if saved_in is not None and self.conversation_id is None and saved_in["cid"] is not None:
+            self.conversation_id = saved_in["cid"]
+            self._refresh_conversations()
         self.chat_view.on_chat_finished()
         self.answer_finished.emit()
         if self._reload_after_answer:
@@ -620,6 +633,7 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         if self.answer_worker is not None:
             self.stop_answer()
+        self._answer_saved_in = None  # the stopped turn stays in its own conversation
         self.conversation_id = None
         self.chat_view.show_conversation([])
         self.conversations.set_conversations(self._conversation_infos(), None)

@@ -151,6 +151,9 @@ def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ig
     assert answer.status.text() == "Stopped."
     assert len(answer.text) < len(long_answer)
     assert window.chat_view.send_button.text() == "Ask"
+    # The stopped turn's conversation is the current one, so a next question continues it.
+    assert window.conversation_id is not None
+    assert window.conversations.list.count() == 1
     # The stopped turn is kept: reopening the conversation shows the question and what was
     # written before Esc, marked as stopped.
     partial = answer.text
