@@ -86,9 +86,13 @@ class SourceCard(QFrame):
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
         self.title_label.setWordWrap(True)
         origin = str(getattr(ref, "source_title", "") or "")
-        self.origin_label = QLabel(html.escape(origin))
+        # Plain text, not escaped: an auto-format label shows "&quot;" literally when the text
+        # has no tag to make it look like rich text.
+        self.origin_label = QLabel(origin)
+        self.origin_label.setTextFormat(Qt.TextFormat.PlainText)
         self.origin_label.setObjectName("cardOrigin")
-        self.excerpt_label = QLabel(html.escape(excerpt(str(getattr(ref, "text", "")))))
+        self.excerpt_label = QLabel(excerpt(str(getattr(ref, "text", ""))))
+        self.excerpt_label.setTextFormat(Qt.TextFormat.PlainText)
         self.excerpt_label.setObjectName("cardExcerpt")
         self.excerpt_label.setWordWrap(True)
         for label in (self.title_label, self.origin_label, self.excerpt_label):
