@@ -35,7 +35,7 @@ import pyarrow as pa
 from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import IngestError, SourceError
-from ingest.store import LibraryStore, SourceRecord, source_id_for
+from ingest.store import CHUNK_COLUMNS, LibraryStore, SourceRecord, source_id_for
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _parse_range(task: tuple[str, str, int, int | None]) -> tuple[int, dict[str,
     from ingest.readers import open_source
 
     path, source_id, start, stop = task
-    cols: dict[str, list[Any]] = {name: [] for name in _COLUMN_NAMES}
+    cols: dict[str, list[Any]] = {name: [] for name in CHUNK_COLUMNS}
     next_ordinal = start
     try:
         state = _WORKER_READERS.get(path)
@@ -156,20 +156,6 @@ def _parse_range(task: tuple[str, str, int, int | None]) -> tuple[int, dict[str,
         _WORKER_READERS.pop(path, None)
         log.exception("reading %s failed", path)
         return next_ordinal, cols, f"could not be read ({type(exc).__name__}: {exc})"
-
-
-_COLUMN_NAMES = [
-    "chunk_id",
-    "source_id",
-    "doc_id",
-    "title",
-    "section",
-    "ordinal",
-    "chunk_index",
-    "start",
-    "end",
-    "text",
-]
 
 
 def _tasks(

@@ -74,7 +74,8 @@ VECTOR_INDEX_THRESHOLD = 50_000
 VECTOR_REFINE_FACTOR = 20
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
 
-_CHUNK_COLUMNS = [
+# The chunk columns in table order; the pipeline builds its batches in this order too.
+CHUNK_COLUMNS = [
     "chunk_id",
     "source_id",
     "doc_id",
@@ -434,7 +435,7 @@ class LibraryStore:
     def add_chunks(self, rows: pa.Table) -> None:
         self._require_writer()
         if rows.num_rows:
-            self._chunks.add(rows.select(_CHUNK_COLUMNS).cast(chunks_schema()))
+            self._chunks.add(rows.select(CHUNK_COLUMNS).cast(chunks_schema()))
 
     def delete_chunks(self, source_id: str, from_ordinal: int = 0) -> None:
         """Delete a source's chunks and vectors of documents from `from_ordinal` on."""
@@ -517,7 +518,7 @@ class LibraryStore:
                 f"source_id = {_quote(source_id)} AND ordinal >= {int(start_doc)}"
                 f" AND ordinal < {int(end_doc)}"
             )
-            table = self._chunks.search().where(where).select(_CHUNK_COLUMNS).limit(None).to_arrow()
+            table = self._chunks.search().where(where).select(CHUNK_COLUMNS).limit(None).to_arrow()
             start_doc = end_doc
             if table.num_rows == 0:
                 continue
@@ -678,7 +679,7 @@ class LibraryStore:
             q = self._chunks.search(query, query_type="fts")
             if where:
                 q = q.where(where, prefilter=True)
-            return q.select([*_CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
+            return q.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
@@ -712,7 +713,7 @@ class LibraryStore:
         return (
             self._chunks.search()
             .where(f"chunk_id IN {_in_list(chunk_ids)}")
-            .select(_CHUNK_COLUMNS)
+            .select(CHUNK_COLUMNS)
             .limit(None)
             .to_list()
         )
@@ -761,7 +762,7 @@ class LibraryStore:
         rows = (
             self._chunks.search()
             .where(f"source_id = {_quote(source_id)} AND doc_id = {_quote(doc_id)}")
-            .select(_CHUNK_COLUMNS)
+            .select(CHUNK_COLUMNS)
             .limit(None)
             .to_list()
         )

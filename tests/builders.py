@@ -265,3 +265,33 @@ def encryption_xml(entries: Sequence[tuple[str, str]]) -> bytes:
         )
     parts.append("</encryption>")
     return "\n".join(parts).encode()
+
+
+TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin", "desert"]
+
+
+def topic_library(folder: Path, articles: int = 30, sentences: int = 4) -> Path:
+    """A folder with `wiki.zim` (the sample articles plus `articles` numbered topic articles of
+    `sentences` sentences and a History section each) and `book.epub` (the sample chapters)."""
+    sample = sample_corpus()
+    arts = list(sample.articles)
+    for i in range(articles):
+        topic = TOPICS[i % len(TOPICS)]
+        name = f"{topic.title()} {i}"
+        arts.append(
+            Article(
+                f"{topic.title()}_{i}",
+                name,
+                article_html(
+                    name,
+                    [
+                        f"The {topic} number {i} is described here, with detail {j}."
+                        for j in range(sentences)
+                    ],
+                    {"History": [f"In the year {1000 + i} the {topic} {i} was first recorded."]},
+                ),
+            )
+        )
+    make_zim(folder / "wiki.zim", arts)
+    make_epub(folder / "book.epub", sample.chapters)
+    return folder

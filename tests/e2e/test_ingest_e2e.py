@@ -15,12 +15,11 @@ import pytest
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
 from ingest.store import LibraryStore
-from tests.builders import Article, article_html, make_epub, make_zim, sample_corpus
+from tests.builders import topic_library
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin", "desert"]
 
 CHILD = """
 import sys
@@ -55,28 +54,7 @@ for ev in pipeline.ingest_paths([sys.argv[1]], sys.argv[2], embedder_factory=emb
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("e2e_corpus")
-    sample = sample_corpus()
-    articles = list(sample.articles)
-    for i in range(30):
-        topic = TOPICS[i % len(TOPICS)]
-        articles.append(
-            Article(
-                f"{topic.title()}_{i}",
-                f"{topic.title()} {i}",
-                article_html(
-                    f"{topic.title()} {i}",
-                    [
-                        f"The {topic} number {i} is described here, with detail {j}."
-                        for j in range(4)
-                    ],
-                    {"History": [f"In the year {1000 + i} the {topic} {i} was first recorded."]},
-                ),
-            )
-        )
-    make_zim(folder / "wiki.zim", articles)
-    make_epub(folder / "book.epub", sample.chapters)
-    return folder
+    return topic_library(tmp_path_factory.mktemp("e2e_corpus"), articles=30, sentences=4)
 
 
 def _child(corpus: Path, lib: Path) -> subprocess.Popen[str]:

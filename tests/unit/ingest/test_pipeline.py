@@ -11,35 +11,12 @@ from ingest import pipeline
 from ingest.embedding import HashingEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, embed_pending, ingest_paths
 from ingest.store import LibraryStore
-from tests.builders import Article, article_html, make_epub, make_zim, sample_corpus
-
-TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin", "desert"]
+from tests.builders import topic_library
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    sample = sample_corpus()
-    articles = list(sample.articles)
-    for i in range(60):
-        topic = TOPICS[i % len(TOPICS)]
-        articles.append(
-            Article(
-                f"{topic.title()}_{i}",
-                f"{topic.title()} {i}",
-                article_html(
-                    f"{topic.title()} {i}",
-                    [
-                        f"The {topic} number {i} is described here in detail, sentence {j}."
-                        for j in range(6)
-                    ],
-                    {"History": [f"In year {1000 + i} the {topic} {i} was first recorded."]},
-                ),
-            )
-        )
-    make_zim(folder / "wiki.zim", articles)
-    make_epub(folder / "book.epub", sample.chapters)
-    return folder
+    return topic_library(tmp_path_factory.mktemp("corpus"), articles=60, sentences=6)
 
 
 @pytest.fixture(autouse=True)

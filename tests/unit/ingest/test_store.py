@@ -25,7 +25,7 @@ FACTS = {
 
 
 def _rows(source_id: str, items: list[tuple[str, str, str]]) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k in store_module._CHUNK_COLUMNS}
+    cols: dict[str, list] = {k: [] for k in store_module.CHUNK_COLUMNS}
     for i, (title, section, text) in enumerate(items):
         cols["chunk_id"].append(f"{source_id}:{i}:0")
         cols["source_id"].append(source_id)
