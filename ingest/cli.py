@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -233,7 +234,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if h.locator.section and h.locator.section != h.locator.title:
             where += f" › {h.locator.section}"
         print(f"{i:>2}. {where}  [{h.source_title}]  ({h.score:.3f})")
-        print(f"    {_snippet(h.text)}")
+        print(f"    {_snippet(h.text, args.query)}")
     return 0
 
 
@@ -242,9 +243,21 @@ def _hit_json(hit: Any) -> dict[str, Any]:
     return out
 
 
-def _snippet(text: str, width: int = 200) -> str:
+def _snippet(text: str, query: str = "", width: int = 200) -> str:
+    """About `width` characters of the passage, around the first word of the query it contains
+    (a long passage's opening often says nothing about why it matched)."""
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+    if len(text) <= width:
+        return text
+    lowered = text.lower()
+    hits = [lowered.find(w) for w in re.findall(r"\w{4,}", query.lower()) if lowered.find(w) >= 0]
+    start = max(0, min(hits) - width // 4) if hits else 0
+    if start:
+        start = text.find(" ", start) + 1 or start
+    piece = text[start : start + width]
+    if start + width < len(text):
+        piece = piece.rsplit(" ", 1)[0] + "…"
+    return ("…" if start else "") + piece
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,3 +70,14 @@ def test_library_defaults_to_the_home_folder(
     assert (librarian_home / "library").is_dir()
     assert main(["sources"]) == 0
     assert "A Test Book" in capsys.readouterr().out
+
+
+def test_search_snippet_shows_the_part_of_a_long_passage_that_matched() -> None:
+    from ingest.cli import _snippet
+
+    passage = "CURIOSITY, n. A quality. " * 20 + "CYNIC, n. A blackguard whose faulty vision sees."
+    shown = _snippet(passage, "what is a cynic", width=120)
+    assert "CYNIC, n. A blackguard" in shown and shown.startswith("…")
+    assert len(shown) <= 122
+    # no query word in the text: the opening, cut at a word
+    assert _snippet(passage, "zebra", width=60).startswith("CURIOSITY, n.")
