@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from ingest.chunking import chunk_document, embedding_text, estimate_tokens
@@ -78,6 +81,35 @@ def test_a_giant_word_run_without_punctuation_is_still_cut() -> None:
     chunks = chunk_document("s", 0, "d", doc, max_tokens=200)
     assert len(chunks) >= 5
     assert all(estimate_tokens(c.text) <= 200 for c in chunks)
+
+
+def _estimate_by_the_rule(text: str) -> int:
+    """The estimate's rule, word by word: what the fast counting must reproduce exactly."""
+    total = 0
+    for match in re.finditer(r"\w+|[^\w\s]", text):
+        word = match.group()
+        n = len(word)
+        if word.isascii():
+            total += 1 + (n - 2) // 5 if n > 6 else 1
+        else:
+            total += max(1, n - n // 8)
+    return total
+
+
+@pytest.mark.parametrize("alphabet", ["ascii", "mixed"])
+def test_the_token_estimate_follows_its_rule_on_any_text(alphabet: str) -> None:
+    """Chunk boundaries (and so chunk ids) depend on the estimate: the fast path for ASCII text
+    must count exactly what the rule says, control characters and marks included."""
+    pool = (
+        "".join(chr(i) for i in range(128))
+        if alphabet == "ascii"
+        else "abcXYZ019_ .,;:!?'\"-()\n\téüñДжзعربيहिंदी日本語。！…—“”\u0301\u200b\x85\xa0"
+    )
+    rng = random.Random(alphabet)
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 120)))
+        assert estimate_tokens(text) == _estimate_by_the_rule(text), repr(text)
+    assert estimate_tokens("a bb ccccccc dddddddddddd.") == 1 + 1 + 2 + 3 + 1
 
 
 def test_empty_document_gives_no_chunks() -> None:
