@@ -127,7 +127,7 @@ def run(
         build_archive(path, articles)
         built_s = time.perf_counter() - t0
     with ZimReader(path) as reader:
-        cluster_ids = [int(i) for i in reader._reading_order()]
+        cluster_ids = [int(i) for i in reader.reading_order().entries]
     path_ids = sorted(cluster_ids)  # entry ids are in path order
     cluster_rate, cluster_n, cluster_s = _read_rate(path, cluster_ids, budget_s)
     path_rate, path_n, path_s = _read_rate(path, path_ids, budget_s)

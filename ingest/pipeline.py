@@ -18,6 +18,7 @@ carrying on: the final tables equal an uninterrupted run's (chunk ids are determ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,105 +36,101 @@ import pyarrow as pa
 from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import IngestError, SourceError
-from ingest.store import CHUNK_COLUMNS, LibraryStore, SourceRecord, source_id_for
+from ingest.events import ProgressEvent, SourceResult
+from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
+from ingest.readers.zim import ReadingOrder, ZimReader
+from ingest.store import CHUNK_COLUMNS, LibraryStore, SourceRecord, chunks_schema, source_id_for
 
 log = logging.getLogger(__name__)
 
-ResultStatus = Literal["added", "already", "failed", "skipped", "cancelled"]
 EmbedderFactory = Callable[[], Embedder]
 
 DOCS_PER_TASK = 200  # documents a worker parses per task (a few thousand chunks of Wikipedia)
-WRITE_BATCH_ROWS = 4096  # chunk rows per commit
+# Chunk rows per commit, once a source is under way: each commit is a fragment, and fragments
+# this big are never compacted again (ingest.indexes), so a Wikipedia is written once.
+WRITE_BATCH_ROWS = FRAGMENT_TARGET_ROWS
+EMBED_FEED_ROWS = 4096  # rows per embedder batch: each is one vector commit and checkpoint
 EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cancel latency
-MAX_QUEUED_BATCHES = 24  # in-memory embed backlog (~100k chunks) before spilling to re-reads
+MAX_QUEUED_ROWS = 100_000  # in-memory embed backlog before spilling to re-reads
 PROGRESS_INTERVAL = 0.2
+MAX_WORKERS = 8
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """How far one source has come in one stage."""
-
-    path: str
-    title: str
-    stage: Literal["reading", "embedding", "indexing"]
-    done: int
-    total: int
-    rate: float  # chunks per second in this stage
-    eta: float | None  # seconds, None when unknown
-    unit: str = "documents"
-
-
-@dataclass(frozen=True)
-class SourceResult:
-    """What became of one input."""
-
-    path: str
-    status: ResultStatus
-    reason: str = ""
-    source_id: str = ""
-    title: str = ""
-    chunks: int = 0
-    resumed: bool = False
-
-    @property
-    def line(self) -> str:
-        """One line fit to show a user."""
-        name = Path(self.path).name
-        if self.status == "added":
-            how = "resumed and finished" if self.resumed else "added"
-            return f"{name}: {how} ({self.chunks} passage{'' if self.chunks == 1 else 's'})"
-        if self.status == "already":
-            return f"{name}: already in library"
-        if self.status == "cancelled":
-            return f"{name}: stopped; run ingest again to resume"
-        return f"{name}: {self.reason}"
+def default_workers(cores: int | None = None) -> int:
+    """Parser processes for a machine with `cores` cores (default: this one's): one per core,
+    as the main process (writes, index builds later) needs about a tenth of one; at most
+    MAX_WORKERS, each holding a reader (~130 MB), so memory stays bounded on big machines."""
+    return max(1, min(MAX_WORKERS, cores or os.cpu_count() or 2))
 
 
 # ------------------------------------------------------------------------- worker processes
 
-_WORKER_READERS: dict[str, Any] = {}
+# One task for a worker process: (path, source_id, start, stop, saved ZIM reading order or "").
+Task = tuple[str, str, int, "int | None", str]
+
+_WORKER_STATE: dict[str, Any] = {}
 
 
-def _parse_range(task: tuple[str, str, int, int | None]) -> tuple[int, dict[str, list[Any]], str]:
-    """In a worker: chunk documents [start, stop) of a source.
+def _worker_init() -> None:
+    """Parser processes yield to the main process (the writer, the window) when cores are
+    scarce: they are the many, it is the one the others wait for."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(5)
 
-    Returns (next ordinal to read, chunk columns, error). The reader stays open between tasks
-    and a task that continues where the last one stopped continues the same iterator, so a ZIM
-    is read cluster after cluster without seeking back.
+
+def _worker_reader(path: str, order_file: str) -> Any:
+    """The worker's open reader of `path` (one source at a time per worker).
+
+    A ZIM opens with the reading order the main process saved, so a worker never parses the
+    directory (20 M entries for a Wikipedia) itself, however its tasks jump around the archive.
     """
-    from ingest.html_text import html_to_text
     from ingest.readers import open_source
 
-    path, source_id, start, stop = task
+    if _WORKER_STATE.get("path") != path:
+        old = _WORKER_STATE.pop("reader", None)
+        if old is not None:
+            old.close()
+        _WORKER_STATE.clear()
+        if order_file:
+            from ingest.readers.zim import ReadingOrder, ZimReader
+
+            reader: Any = ZimReader(path, order=ReadingOrder.load(Path(order_file)))
+        else:
+            reader = open_source(path)
+        _WORKER_STATE.update(path=path, reader=reader, iter=None, next=-1, ahead=None)
+    return _WORKER_STATE["reader"]
+
+
+def _parse_range(task: Task) -> tuple[int, bytes, str]:
+    """In a worker: chunk documents [start, stop) of a source.
+
+    Returns (next ordinal to read, or -1 when the source is exhausted; the chunk rows as an
+    Arrow IPC stream; an error or ""). A task that continues where the worker's last one stopped
+    continues the same document iterator.
+    """
+    from ingest.html_text import html_to_text
+
+    path, source_id, start, stop, order_file = task
     cols: dict[str, list[Any]] = {name: [] for name in CHUNK_COLUMNS}
     next_ordinal = start
     try:
-        state = _WORKER_READERS.get(path)
-        if state is None or state["next"] != start:
-            if state is not None:
-                state["reader"].close()
-            reader = open_source(path)
-            state = {
-                "reader": reader,
-                "iter": reader.documents(start),
-                "next": start,
-                "ahead": None,
-            }
-            _WORKER_READERS.clear()  # one source at a time per worker
-            _WORKER_READERS[path] = state
+        reader = _worker_reader(path, order_file)
+        state = _WORKER_STATE
+        if state["next"] != start or state["iter"] is None:
+            state.update(iter=reader.documents(start), next=start, ahead=None)
         while True:
             doc = state["ahead"]
             state["ahead"] = None
             if doc is None:
                 doc = next(state["iter"], None)
             if doc is None:
-                next_ordinal = stop if stop is not None else next_ordinal
                 state["next"] = -1  # exhausted
-                return (-1 if stop is None else next_ordinal), cols, ""
+                return (-1 if stop is None else stop), _ipc(cols), ""
             if stop is not None and doc.ordinal >= stop:
                 state["ahead"] = doc
                 state["next"] = stop
-                return stop, cols, ""
+                return stop, _ipc(cols), ""
             text = html_to_text(doc.html, doc.title)
             for chunk in chunk_document(source_id, doc.ordinal, doc.doc_id, text):
                 loc = chunk.locator
@@ -150,23 +147,47 @@ def _parse_range(task: tuple[str, str, int, int | None]) -> tuple[int, dict[str,
             next_ordinal = doc.ordinal + 1
             state["next"] = next_ordinal
     except SourceError as exc:
-        _WORKER_READERS.pop(path, None)
-        return next_ordinal, cols, exc.reason
+        _WORKER_STATE.clear()
+        return next_ordinal, _ipc(cols), exc.reason
     except Exception as exc:  # noqa: BLE001 - a damaged file must fail its source, not the run
-        _WORKER_READERS.pop(path, None)
+        _WORKER_STATE.clear()
         log.exception("reading %s failed", path)
-        return next_ordinal, cols, f"could not be read ({type(exc).__name__}: {exc})"
+        return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})"
+
+
+def _ipc(cols: dict[str, list[Any]]) -> bytes:
+    """Chunk rows as one Arrow IPC buffer: cheap to pickle, no per-row Python objects in the
+    main process."""
+    table = pa.table(cols, schema=chunks_schema())
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _table(buffer: bytes) -> pa.Table:
+    return pa.ipc.open_stream(buffer).read_all()
 
 
 def _tasks(
-    path: str, source_id: str, start: int, total: int
-) -> Iterator[tuple[str, str, int, int | None]]:
-    """Ranges of DOCS_PER_TASK documents up to the estimate, then one open-ended range."""
-    pos = start
-    while pos + DOCS_PER_TASK < total:
-        yield path, source_id, pos, pos + DOCS_PER_TASK
-        pos += DOCS_PER_TASK
-    yield path, source_id, pos, None
+    path: str, source_id: str, start: int, total: int, order_file: str = ""
+) -> Iterator[Task]:
+    """Ranges of about DOCS_PER_TASK documents up to the estimate, then one open-ended range.
+
+    With a saved ZIM reading order, every range ends at a cluster boundary.
+    """
+    if order_file:
+        from ingest.readers.zim import ReadingOrder
+
+        for lo, hi in ReadingOrder.load(Path(order_file)).ranges(start, DOCS_PER_TASK):
+            yield path, source_id, lo, hi, order_file
+        pos = max(start, total)
+    else:
+        pos = start
+        while pos + DOCS_PER_TASK < total:
+            yield path, source_id, pos, pos + DOCS_PER_TASK, order_file
+            pos += DOCS_PER_TASK
+    yield path, source_id, pos, None, order_file
 
 
 # -------------------------------------------------------------------------- embedder thread
@@ -225,6 +246,16 @@ class _EmbedWorker(threading.Thread):
         self.busy = 0.0  # seconds inside embed()
         self.idle = 0.0  # seconds waiting for work while work was expected
         self._lock = threading.Lock()
+        self._queued = 0  # rows in the inbox
+
+    def put(self, batch: _EmbedBatch) -> None:
+        with self._lock:
+            self._queued += len(batch.texts)
+        self.inbox.put(batch)
+
+    def queued_rows(self) -> int:
+        with self._lock:
+            return self._queued
 
     def run(self) -> None:
         try:
@@ -252,6 +283,8 @@ class _EmbedWorker(threading.Thread):
                         )
                     )
                 else:
+                    with self._lock:
+                        self._queued -= len(item.texts)
                     self._embed(item)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
             self.outbox.put(exc)
@@ -294,11 +327,11 @@ class _Job:
     read_started: float = 0.0
     read_ordinal: int = 0  # in-memory mirror of the sources row's checkpoints and counts
     chunks: int = 0
-    read_base: int = 0  # chunks present when this run's stage 1 started (for the rate)
     embed_started: float = 0.0
     embed_ordinal: int = 0
     embed_count: int = 0
     embed_base: int = 0
+    order: ReadingOrder | None = None  # a ZIM's articles in storage order, once worked out
 
     @classmethod
     def of(cls, record: SourceRecord, **kw: Any) -> _Job:
@@ -366,7 +399,7 @@ class _IngestRun:
         self.store_path = store_path
         self.keyword_only = keyword_only
         self.cancel = cancel
-        self.workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
+        self.workers = workers or default_workers()
         self.rebuild_vectors = rebuild_vectors
         self.embedder: Embedder | None = None
         if not keyword_only:
@@ -397,9 +430,7 @@ class _IngestRun:
             try:
                 yield from self._run(store, found.files)
             finally:
-                if self.pool is not None:
-                    self.pool.terminate()
-                    self.pool.join()
+                self._stop_pool()
                 if self.embed_worker is not None:
                     self.embed_worker.stop.set()
                     self.embed_worker.inbox.put(None)
@@ -416,6 +447,8 @@ class _IngestRun:
                 rec.stage in ("keyword", "embedding") and not self.keyword_only
             ):
                 self.jobs[rec.source_id] = _Job.of(rec, resumed=True)
+        if files or any(j.record.stage == "reading" for j in self.jobs.values()):
+            self._start_pool()  # its processes start up while the sources are planned
         new: list[tuple[_Job, Any]] = []
         for path in files:
             result = self._plan(store, path, new)
@@ -432,10 +465,11 @@ class _IngestRun:
         for job in resumed:
             if job.stage1_done:
                 yield from self._finish_stage1(store, job)
-        for job in [j for j in resumed if not j.stage1_done] + [j for j, _ in new]:
+        reading = [j for j in resumed if not j.stage1_done] + [j for j, _ in new]
+        for i, job in enumerate(reading):
             if self.cancel.is_set():
                 break
-            yield from self._stage1(store, job)
+            yield from self._stage1(store, job, last=i == len(reading) - 1)
         while not self.cancel.is_set() and any(
             not j.finished and not j.failed for j in self.jobs.values()
         ):
@@ -451,14 +485,13 @@ class _IngestRun:
                     store.chunk_count(job.record.source_id),
                     job.resumed,
                 )
-        if not self.cancel.is_set() and self.jobs:
-            yield ProgressEvent(
-                str(self.store_path), "library", "indexing", 0, 1, 0.0, None, "steps"
-            )
-            store.maintain()
-            yield ProgressEvent(
-                str(self.store_path), "library", "indexing", 1, 1, 0.0, 0.0, "steps"
-            )
+        if self.jobs:
+            store.mark_maintenance_due()
+        if not self.cancel.is_set() and store.maintenance_due():
+            with contextlib.suppress(IndexCancelled):
+                yield from _index_events(
+                    str(self.store_path), "library", store.maintenance(self.cancel)
+                )
 
     # -- planning -------------------------------------------------------------------------
 
@@ -472,8 +505,8 @@ class _IngestRun:
             reader = open_source(path)
             try:
                 info = reader.info()
-                count_fn = getattr(reader, "article_count", None)
-                total = int(count_fn()) if callable(count_fn) else int(info.document_count)
+                order = reader.reading_order() if isinstance(reader, ZimReader) else None
+                total = len(order) if order is not None else int(info.document_count)
             finally:
                 reader.close()
         except SourceError as exc:
@@ -489,6 +522,7 @@ class _IngestRun:
             job = self.jobs.get(existing.source_id)
             if job is not None and job.resumed and job.record.path == info.path:
                 job.total_docs = total
+                job.order = order
                 return None  # unfinished: resumed with the others, reported then
             return SourceResult(
                 str(path),
@@ -519,7 +553,7 @@ class _IngestRun:
                 embedder=self.embedder.name if self.embedder else "",
             )
         )
-        job = _Job.of(record, total_docs=total)
+        job = _Job.of(record, total_docs=total, order=order)
         self.jobs[source_id] = job
         new.append((job, info))
         return None
@@ -559,26 +593,57 @@ class _IngestRun:
 
     # -- stage 1 --------------------------------------------------------------------------
 
-    def _stage1(self, store: LibraryStore, job: _Job) -> Iterator[ProgressEvent | SourceResult]:
-        rec = job.record
-        sid = rec.source_id
+    def _start_pool(self) -> None:
         if self.pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self.pool = ctx.Pool(self.workers)
+            self.pool = ctx.Pool(self.workers, initializer=_worker_init)
+
+    def _stop_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+    def _reading_order_file(self, store: LibraryStore, job: _Job) -> str:
+        """A ZIM's reading order saved for the workers ("" for other sources): worked out once
+        per source and run, then mapped by every worker instead of parsed again."""
+        rec = job.record
+        if rec.kind != "zim":
+            return ""
+        path = store.cache_path(rec.source_id, "order.npy")
+        if job.order is None:
+            with ZimReader(rec.path) as reader:
+                job.order = reader.reading_order()
+            job.total_docs = max(job.total_docs, len(job.order))
+        job.order.save(path)
+        return str(path)
+
+    def _stage1(
+        self, store: LibraryStore, job: _Job, last: bool = True
+    ) -> Iterator[ProgressEvent | SourceResult]:
+        rec = job.record
+        sid = rec.source_id
+        self._start_pool()
         job.read_started = time.monotonic()
+        try:
+            order_file = self._reading_order_file(store, job)
+        except SourceError as exc:
+            yield self._fail(store, job, exc.reason)
+            return
         results = self.pool.imap(
-            _parse_range, _tasks(rec.path, sid, rec.read_ordinal, job.total_docs), chunksize=1
+            _parse_range,
+            _tasks(rec.path, sid, rec.read_ordinal, job.total_docs, order_file),
+            chunksize=1,
         )
-        pending: list[dict[str, list[Any]]] = []
+        pending: list[pa.Table] = []
         pending_rows = 0
         read_ordinal = job.read_ordinal
-        job.read_base = job.chunks
         writes = 0
         while True:
             if self.cancel.is_set():
                 return
             try:
-                next_ordinal, cols, error = results.next(timeout=0.05)
+                next_ordinal, rows, error = results.next(timeout=0.05)
             except multiprocessing.TimeoutError:
                 yield from self._pump(store, wait=0)
                 continue
@@ -587,9 +652,10 @@ class _IngestRun:
             if error:
                 yield self._fail(store, job, error)
                 return
-            if cols["chunk_id"]:
-                pending.append(cols)
-                pending_rows += len(cols["chunk_id"])
+            table = _table(rows)
+            if table.num_rows:
+                pending.append(table)
+                pending_rows += table.num_rows
             exhausted = next_ordinal < 0
             if not exhausted:
                 read_ordinal = next_ordinal
@@ -597,7 +663,7 @@ class _IngestRun:
             if pending_rows >= min(WRITE_BATCH_ROWS, 256 << writes) or exhausted:
                 writes += 1
                 if pending:
-                    read_ordinal = max(read_ordinal, max(p["ordinal"][-1] for p in pending) + 1)
+                    read_ordinal = max(read_ordinal, _last_ordinal(pending) + 1)
                 self._write_chunks(store, job, pending, read_ordinal)
                 pending, pending_rows = [], 0
             yield from self._pump(store, wait=0)
@@ -606,19 +672,27 @@ class _IngestRun:
         if self.cancel.is_set():
             return
         if pending:
-            read_ordinal = max(read_ordinal, max(p["ordinal"][-1] for p in pending) + 1)
+            read_ordinal = max(read_ordinal, _last_ordinal(pending) + 1)
             self._write_chunks(store, job, pending, read_ordinal)
         job.total_docs = max(job.total_docs, read_ordinal)
         store.update_source(sid, documents=job.total_docs)
-        yield ProgressEvent(rec.path, rec.title, "indexing", 0, 1, 0.0, None, "steps")
-        store.refresh_text_index()
+        store.drop_cache(sid)
+        job.order = None
+        if last:
+            self._stop_pool()  # nothing more to read: the parsers' memory goes before indexing
+        try:
+            for event in _index_events(rec.path, rec.title, store.text_index_updates(self.cancel)):
+                yield event
+                yield from self._pump(store, wait=0)  # vectors of other sources keep landing
+        except IndexCancelled:
+            return  # stage 1 resumes at the index next time; every row is already written
         yield from self._finish_stage1(store, job)
 
     def _write_chunks(
-        self, store: LibraryStore, job: _Job, parts: list[dict[str, list[Any]]], read_ordinal: int
+        self, store: LibraryStore, job: _Job, parts: list[pa.Table], read_ordinal: int
     ) -> None:
         if parts:
-            table = pa.concat_tables(pa.table(p) for p in parts)
+            table = pa.concat_tables(parts)
             store.add_chunks(table)
             job.chunks += table.num_rows
             self._feed_embedder(job, table, read_ordinal)
@@ -631,11 +705,15 @@ class _IngestRun:
         worker = self.embed_worker
         if worker is None or job.spilled_from is not None:
             return
-        if worker.inbox.qsize() >= MAX_QUEUED_BATCHES:
+        if worker.queued_rows() + table.num_rows > MAX_QUEUED_ROWS:
             job.spilled_from = int(table.column("ordinal")[0].as_py())
             return
         _start_embed_clock(job)
-        worker.inbox.put(_batch_from_table(job.record.source_id, table, end_ordinal))
+        slices = list(_document_slices(table, EMBED_FEED_ROWS))
+        for i, part in enumerate(slices):
+            # every chunk of documents below the next slice's first is in this slice or before
+            end = end_ordinal if i == len(slices) - 1 else int(slices[i + 1]["ordinal"][0].as_py())
+            worker.put(_batch_from_table(job.record.source_id, part, end))
 
     def _finish_stage1(
         self, store: LibraryStore, job: _Job
@@ -650,7 +728,7 @@ class _IngestRun:
                 "reading",
                 job.total_docs,
                 job.total_docs,
-                (job.chunks - job.read_base) / elapsed,
+                (job.total_docs - rec.read_ordinal) / elapsed,
                 0.0,
             )
         if self.embedder is None:
@@ -675,6 +753,7 @@ class _IngestRun:
         job.failed = True
         store.update_source(rec.source_id, stage="reading")
         store.delete_chunks(rec.source_id)
+        store.drop_cache(rec.source_id)
         store.update_source(
             rec.source_id,
             stage="failed",
@@ -750,7 +829,7 @@ class _IngestRun:
             job.chunks,
             (job.embed_count - job.embed_base) / elapsed,
             0.0,
-            "chunks",
+            "passages",
         )
         yield SourceResult(rec.path, "added", "", rec.source_id, rec.title, job.chunks, job.resumed)
 
@@ -765,9 +844,8 @@ class _IngestRun:
                 elapsed = max(1e-3, now - job.read_started)
                 docs_rate = (job.read_ordinal - rec.read_ordinal) / elapsed
                 eta = (job.total_docs - job.read_ordinal) / docs_rate if docs_rate > 0 else None
-                rate = (job.chunks - job.read_base) / elapsed
                 yield ProgressEvent(
-                    rec.path, rec.title, "reading", job.read_ordinal, job.total_docs, rate, eta
+                    rec.path, rec.title, "reading", job.read_ordinal, job.total_docs, docs_rate, eta
                 )
             if worker is not None and job.embed_started:
                 in_flight = max(0, worker.in_flight.get(rec.source_id, 0))
@@ -775,8 +853,37 @@ class _IngestRun:
                 rate = max(0.0, (done - job.embed_base) / max(1e-3, now - job.embed_started))
                 eta = (job.chunks - done) / rate if rate > 0 and job.stage1_done else None
                 yield ProgressEvent(
-                    rec.path, rec.title, "embedding", done, job.chunks, rate, eta, "chunks"
+                    rec.path, rec.title, "embedding", done, job.chunks, rate, eta, "passages"
                 )
+
+
+def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator[ProgressEvent]:
+    """Index work as progress events of the "indexing" stage, with rate and ETA."""
+    started: dict[str, float] = {}
+    for work in steps:
+        t0 = started.setdefault(work.what, time.monotonic())
+        elapsed = max(1e-3, time.monotonic() - t0)
+        rate = work.done / elapsed if work.total else 0.0
+        eta = (work.total - work.done) / rate if work.total and rate > 0 else None
+        yield ProgressEvent(
+            path, title, "indexing", work.done, work.total, rate, eta, work.unit, work.what
+        )
+
+
+def _document_slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    """`table` (sorted by ordinal) in slices of about `rows` rows that end at document ends."""
+    ordinals = table.column("ordinal").to_numpy()
+    start = 0
+    while start < table.num_rows:
+        end = min(start + rows, table.num_rows)
+        while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
+            end += 1
+        yield table.slice(start, end - start)
+        start = end
+
+
+def _last_ordinal(tables: list[pa.Table]) -> int:
+    return max(int(t.column("ordinal")[-1].as_py()) for t in tables)
 
 
 def _start_embed_clock(job: _Job) -> None:

@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -44,8 +45,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pyarrow as pa
 
+from ingest import indexes as ix
 from ingest.documents import Locator
 from ingest.errors import EmbedderMismatch, StoreError
+from ingest.indexes import IndexWork
 
 if TYPE_CHECKING:
     from ingest.embedding import Embedder
@@ -73,6 +76,10 @@ VECTOR_INDEX_THRESHOLD = 50_000
 # measured on the busy 2-core development machine), small beside a hybrid search's total.
 VECTOR_REFINE_FACTOR = 20
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
+TIE_MARGIN = 10  # extra keyword hits fetched so passages tied at the cut are chosen by id
+# Unindexed vectors a query still compares one by one (~1.6 ms per thousand): past this, only
+# the indexed ones are searched until maintenance indexes the rest.
+FLAT_VECTOR_SEARCH_MAX = 100_000
 
 # The chunk columns in table order; the pipeline builds its batches in this order too.
 CHUNK_COLUMNS = [
@@ -273,6 +280,7 @@ class LibraryStore:
         except OSError as exc:
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None
+        self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
         self._lock = WriterLock(self.path / "writer.lock")
         self._lock_depth = 0
         if embedder is not None and check_embedder:
@@ -428,7 +436,22 @@ class LibraryStore:
             self.update_source(record.source_id, stage="reading")
             self.delete_chunks(record.source_id)
             self._sources.delete(f"source_id = {_quote(record.source_id)}")
+            self.drop_cache(record.source_id)
         return record
+
+    # ---------------------------------------------------------------------------- caches
+
+    def cache_path(self, source_id: str, suffix: str) -> Path:
+        """A file for work in progress on a source (e.g. a ZIM's saved reading order)."""
+        return self.path / "cache" / f"{source_id}.{suffix}"
+
+    def drop_cache(self, source_id: str) -> None:
+        """Delete a source's work-in-progress files (its stage 1 is over, or it is gone)."""
+        folder = self.path / "cache"
+        if folder.is_dir():
+            for path in folder.glob(f"{source_id}.*"):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     # ---------------------------------------------------------------------------- chunks
 
@@ -544,57 +567,141 @@ class LibraryStore:
 
     # ------------------------------------------------------------------------ indexes
 
-    def refresh_text_index(self) -> None:
-        """Bring the full-text index up to date: created the first time, then incremental."""
+    def _table_path(self, name: str) -> Path:
+        return self.path / f"{name}.lance"
+
+    def text_index_updates(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
+        """Index the passages no keyword index covers yet (the first time: all of them), with
+        progress; see ingest.indexes for why new rows get a segment of their own."""
         self._require_writer()
-        from lancedb.index import FTS
+        if self._chunks.count_rows() == 0:
+            return
+        chunks = self._table_path("chunks")
+        yield from ix.update_scalar_index(
+            chunks,
+            ix.TEXT_INDEX,
+            "text",
+            "INVERTED",
+            what="keyword index",
+            unit="passages",
+            params={
+                **ix.TEXT_INDEX_PARAMS,
+                "memory_limit": ix.TEXT_INDEX_MEMORY_MB,
+                "num_workers": ix.compute_threads(),
+            },
+            cancel=cancel,
+        )
+        yield from ix.update_scalar_index(
+            chunks, ix.CHUNK_ID_INDEX, "chunk_id", "BTREE", what="passage ids",
+            unit="passages", cancel=cancel,
+        )  # fmt: skip
+        yield from ix.update_scalar_index(
+            chunks, ix.SOURCE_INDEX, "source_id", "BITMAP", what="source ids",
+            unit="passages", cancel=cancel,
+        )  # fmt: skip
 
-        names = {idx.name for idx in self._chunks.list_indices()}
-        if "text_idx" not in names:
-            if self._chunks.count_rows() == 0:
-                return
-            self._chunks.create_index("text", config=FTS(), replace=True)
-            with contextlib.suppress(Exception):  # an optimisation only; search works without
-                from lancedb.index import BTree
+    def refresh_text_index(self) -> None:
+        """`text_index_updates` run to the end without watching it."""
+        ix.drain(self.text_index_updates())
 
-                self._chunks.create_index("chunk_id", config=BTree(), replace=True)
-        else:
-            # optimize() folds rows written since into the existing indexes (no rebuild).
-            self._chunks.optimize()
+    def maintenance(
+        self,
+        cancel: threading.Event | None = None,
+        cleanup_after: timedelta = timedelta(seconds=30),
+    ) -> Iterator[IndexWork]:
+        """After an ingest run: compact small fragments, bring every index up to date (the
+        vector index built once there are enough vectors), and delete old versions' files
+        (keeping the last `cleanup_after` for readers mid-query). Bounded work at any size."""
+        self._require_writer()
+        chunks = self._table_path("chunks")
+        if self._chunks.count_rows():
+            yield from ix.compact_small_fragments(
+                chunks, [ix.TEXT_INDEX, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX], cancel=cancel
+            )
+            yield from self.text_index_updates(cancel)
+        table = self._vector_table()
+        if table is not None and table.count_rows():
+            vectors = self._table_path("vectors")
+            yield from ix.compact_small_fragments(
+                vectors,
+                [ix.VECTOR_INDEX, ix.VECTOR_CHUNK_ID_INDEX, ix.VECTOR_SOURCE_INDEX],
+                cancel=cancel,
+            )
+            yield from self._vector_index_updates(vectors, cancel)
+            yield from ix.update_scalar_index(
+                vectors, ix.VECTOR_CHUNK_ID_INDEX, "chunk_id", "BTREE", what="vector ids",
+                unit="vectors", cancel=cancel,
+            )  # fmt: skip
+            yield from ix.update_scalar_index(
+                vectors, ix.VECTOR_SOURCE_INDEX, "source_id", "BITMAP", what="vector sources",
+                unit="vectors", cancel=cancel,
+            )  # fmt: skip
+        for t in (self._sources, self._meta):
+            t.optimize(cleanup_older_than=cleanup_after)
+        for name in ("chunks", "vectors"):
+            if self._table_path(name).is_dir():
+                ix.cleanup(self._table_path(name), cleanup_after)
+        self._checkout_latest()
+        self._meta.delete("key = 'maintenance_due'")
+
+    def mark_maintenance_due(self) -> None:
+        """Record that maintenance should run (it survives a cancelled or killed run)."""
+        if self.meta().get("maintenance_due") != "1":
+            self._set_meta(maintenance_due="1")
+
+    def maintenance_due(self) -> bool:
+        return self.meta().get("maintenance_due") == "1"
 
     def maintain(self, cleanup_after: timedelta = timedelta(seconds=30)) -> None:
-        """After an ingest run: compact, update indexes, build the vector index when due, and
-        delete old versions' files (keeping the last `cleanup_after` for readers mid-query)."""
-        self._require_writer()
-        self.refresh_text_index()
-        table = self._vector_table()
-        if table is not None:
-            self._maybe_build_vector_index(table)
-        for t in (self._chunks, self._sources, self._meta, table):
+        """`maintenance` run to the end without watching it."""
+        ix.drain(self.maintenance(cleanup_after=cleanup_after))
+
+    def _checkout_latest(self) -> None:
+        """Let this object's LanceDB tables see what Lance wrote behind their back."""
+        for t in (self._chunks, self._vector_table()):
             if t is not None:
-                t.optimize(cleanup_older_than=cleanup_after)
+                with contextlib.suppress(Exception):
+                    t.checkout_latest()
 
-    def _maybe_build_vector_index(self, table: Any) -> None:
-        rows = int(table.count_rows())
+    def _vector_index_updates(
+        self, vectors: Path, cancel: threading.Event | None
+    ) -> Iterator[IndexWork]:
+        """Build the vector index once there are VECTOR_INDEX_THRESHOLD vectors, rebuild it when
+        the table has doubled since it was trained (partitions trained on a small, different
+        sample lose recall); otherwise index new vectors as a delta segment."""
+        ds = ix.open_table(vectors)
+        rows = int(ds.count_rows())
         trained = int(self.meta().get("vector_index_rows", "0"))
-        # Retrain when the table has doubled since: partitions trained on a small sample of a
-        # different mix of sources lose recall.
-        if rows < VECTOR_INDEX_THRESHOLD or (trained and rows < 2 * trained):
+        if rows < VECTOR_INDEX_THRESHOLD:
             return
-        from lancedb.index import IvfPq
+        if not ix.has_index(ds, ix.VECTOR_INDEX) or not trained or rows >= 2 * trained:
+            dim = self.recorded_embedder()
+            partitions = vector_partitions(rows)
+            log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
 
-        dim = self.recorded_embedder()
-        sub_vectors = _sub_vectors(dim[1] if dim else 384)
-        partitions = max(16, int(rows**0.5))
-        log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
-        table.create_index(
-            "vector",
-            config=IvfPq(
-                distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
-            ),
-            replace=True,
-        )
-        self._set_meta(vector_index_rows=str(rows), vector_index_partitions=str(partitions))
+            def build(step: ix.Step) -> None:
+                ds.create_index(
+                    "vector",
+                    "IVF_PQ",
+                    name=ix.VECTOR_INDEX,
+                    metric="cosine",
+                    num_partitions=partitions,
+                    num_sub_vectors=_sub_vectors(dim[1] if dim else 384),
+                    replace=True,
+                    progress_callback=step.callback,
+                )
+
+            yield from ix.run_step(build, "vector index", rows, "vectors", cancel)
+            self._set_meta(vector_index_rows=str(rows), vector_index_partitions=str(partitions))
+            return
+        todo, todo_rows = ix.unindexed_fragments(ds, ix.VECTOR_INDEX)
+        if todo:
+
+            def delta(_step: ix.Step) -> None:
+                ds.optimize.optimize_indices(index_names=[ix.VECTOR_INDEX], num_indices_to_merge=0)
+
+            yield from ix.run_step(delta, "vector index", 0, "seconds", cancel)
+        yield from ix.merge_small_segments(vectors, ix.VECTOR_INDEX, what="vector index")
 
     def _nprobes(self) -> int:
         partitions = int(self.meta().get("vector_index_partitions", "0"))
@@ -635,24 +742,28 @@ class LibraryStore:
         }
         if not query.strip() or not visible or k <= 0:
             return []
-        # When no source is being read (failed ones have had their chunks deleted), every chunk
-        # belongs to a visible source: the filter is a no-op, and skipping it saves a scan per
-        # query (11 of 25 ms for the vector search at 100k chunks).
-        if wanted is None and all(r.visible or r.stage == "failed" for r in records):
-            where = None
-        else:
-            where = f"source_id IN {_in_list(sorted(visible))}"
+        # Only the sources asked for are filtered before ranking (their bitmap index makes that
+        # cheap). A source still being read is invisible: the keyword search never reaches its
+        # rows (`fast_search` skips rows no index covers, and a source is indexed before it
+        # becomes visible); what is left of it elsewhere is filtered out after ranking.
+        where = None if wanted is None else f"source_id IN {_in_list(sorted(visible))}"
+        hidden = wanted is None and any(not r.visible and r.stage != "failed" for r in records)
+        fetch = 2 * k if hidden else k
+
+        def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [r for r in rows if r["source_id"] in visible] if hidden else rows
+
         if mode == "keyword":
-            rows = self._keyword(query, k, where)
+            rows = shown(self._keyword(query, fetch, where))[:k]
             return [self._hit(r, r["_score"], visible) for r in rows]
         if mode == "vector":
             if self.embedder is None:
                 raise StoreError("Vector search needs an embedder.")
-            rows = self._vector(query, k, where)
+            rows = shown(self._vector(query, fetch, where))[:k]
             return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
         depth = max(4 * k, 40)
-        keyword_rows = self._keyword(query, depth, where)
-        vector_rows = self._vector(query, depth, where) if self.embedder is not None else []
+        keyword_rows = shown(self._keyword(query, depth, where))
+        vector_rows = shown(self._vector(query, depth, where)) if self.embedder else []
         fused: dict[str, float] = {}
         by_id: dict[str, dict[str, Any]] = {}
         for ranked in (vector_rows, keyword_rows):
@@ -673,16 +784,20 @@ class LibraryStore:
         return [self._hit(by_id[cid], fused[cid], visible) for cid in best]
 
     def _keyword(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        """BM25 top `limit`, ties broken by chunk id: the same results however the rows were
+        batched into fragments (one parser process or eight)."""
         if self._chunks.count_rows() == 0:
             return []
         try:
-            q = self._chunks.search(query, query_type="fts")
+            q = self._chunks.search(query, query_type="fts").fast_search()  # type: ignore[attr-defined]
             if where:
                 q = q.where(where, prefilter=True)
-            return q.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
+            rows = q.select([*CHUNK_COLUMNS, "_score"]).limit(limit + TIE_MARGIN).to_list()
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
+        rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))
+        return rows[:limit]
 
     def _vector(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
         table = self._vector_table()
@@ -691,6 +806,11 @@ class LibraryStore:
         self.check_embedder(self.embedder)
         qvec = self.embedder.embed([query])[0]
         q = table.search(qvec, vector_column_name="vector").distance_type("cosine")
+        if self._many_unindexed_vectors(table):
+            # Millions of vectors not indexed yet (a big source still embedding) would be
+            # compared one by one on every query: search the indexed ones only until the
+            # index catches up (see ingest.indexes).
+            q = q.fast_search()
         if where:
             q = q.where(where, prefilter=True)
         rows = (
@@ -708,6 +828,16 @@ class LibraryStore:
             if r["chunk_id"] in texts:
                 out.append({**texts[r["chunk_id"]], "_distance": r["_distance"]})
         return out
+
+    def _many_unindexed_vectors(self, table: Any) -> bool:
+        version = table.version
+        if self._unindexed_cache is None or self._unindexed_cache[0] != version:
+            stats = None
+            with contextlib.suppress(Exception):
+                stats = table.index_stats(ix.VECTOR_INDEX)
+            many = stats is not None and stats.num_unindexed_rows > FLAT_VECTOR_SEARCH_MAX
+            self._unindexed_cache = (version, many)
+        return self._unindexed_cache[1]
 
     def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
         return (
@@ -777,6 +907,11 @@ class LibraryStore:
         if record is None:
             raise StoreError(f"No source '{source_id}' in the library.")
         return open_source(record.path)
+
+
+def vector_partitions(rows: int) -> int:
+    """IVF partitions for `rows` vectors: about sqrt(rows), the usual balance of probe cost."""
+    return max(16, int(rows**0.5))
 
 
 def _sub_vectors(dim: int) -> int:

@@ -270,9 +270,14 @@ def encryption_xml(entries: Sequence[tuple[str, str]]) -> bytes:
 TOPICS = ["river", "castle", "comet", "glacier", "orchard", "harbour", "violin", "desert"]
 
 
-def topic_library(folder: Path, articles: int = 30, sentences: int = 4) -> Path:
+def topic_library(
+    folder: Path, articles: int = 30, sentences: int = 4, cluster_size: int | None = 2048
+) -> Path:
     """A folder with `wiki.zim` (the sample articles plus `articles` numbered topic articles of
-    `sentences` sentences and a History section each) and `book.epub` (the sample chapters)."""
+    `sentences` sentences and a History section each) and `book.epub` (the sample chapters).
+
+    The ZIM's clusters are small (a few articles each, as a Wikipedia's 2 MB clusters hold a few
+    dozen of its articles), so a reader's tasks, which end at cluster boundaries, are several."""
     sample = sample_corpus()
     arts = list(sample.articles)
     for i in range(articles):
@@ -292,6 +297,6 @@ def topic_library(folder: Path, articles: int = 30, sentences: int = 4) -> Path:
                 ),
             )
         )
-    make_zim(folder / "wiki.zim", arts)
+    make_zim(folder / "wiki.zim", arts, cluster_size=cluster_size)
     make_epub(folder / "book.epub", sample.chapters)
     return folder

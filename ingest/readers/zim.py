@@ -145,9 +145,9 @@ class _Layout:
             names.append(name.decode("utf-8", "replace"))
         return names
 
-    def article_candidates(self) -> tuple[np.ndarray, np.ndarray]:
-        """Entry indices of HTML items in the article namespace, sorted by (cluster, blob), and
-        the indices of the X (index) namespace entries."""
+    def article_candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entry indices of HTML items in the article namespace sorted by (cluster, blob), their
+        cluster numbers, and the indices of the X (index) namespace entries."""
         html_mimes = np.array(
             [i for i, name in enumerate(self.mimetypes) if name.split(";")[0].strip() in
              ("text/html", "application/xhtml+xml")],
@@ -175,7 +175,8 @@ class _Layout:
         if all_clusters.size and int(all_clusters.max()) >= self.cluster_count:
             raise ValueError("a directory entry points past the last cluster")
         order = np.lexsort((all_blobs, all_clusters))
-        return all_ids[order], np.concatenate(index_ids) if index_ids else np.zeros(0, np.int64)
+        index = np.concatenate(index_ids) if index_ids else np.zeros(0, np.int64)
+        return all_ids[order], all_clusters[order], index
 
     def entry_path(self, index: int) -> str:
         """Path of one directory entry (without its namespace), read from its dirent."""
@@ -187,10 +188,74 @@ class _Layout:
         return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-class ZimReader:
-    """Reads one ZIM archive (single file or split into `.zimaa`, `.zimab`, …)."""
+class ReadingOrder:
+    """The articles of an archive in storage order: entry index and cluster of each ordinal.
 
-    def __init__(self, path: Path | str) -> None:
+    Working it out means parsing the whole directory (20 M entries for a Wikipedia), so the
+    pipeline does it once per source and saves it; worker processes map the saved file instead
+    of parsing again, and cut their tasks at cluster boundaries so no two workers decompress the
+    same cluster.
+    """
+
+    DTYPE = np.dtype([("entry", "<u4"), ("cluster", "<u4")])
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    @classmethod
+    def of(cls, entries: np.ndarray, clusters: np.ndarray) -> ReadingOrder:
+        rows = np.empty(len(entries), dtype=cls.DTYPE)
+        rows["entry"] = entries
+        rows["cluster"] = clusters
+        return cls(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def entries(self) -> np.ndarray:
+        return self.rows["entry"]
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a half-written file is never read as a whole one)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as fh:
+            np.save(fh, self.rows, allow_pickle=False)
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ReadingOrder:
+        """Map a saved order (read-only, shared between processes by the page cache)."""
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+        if rows.dtype != cls.DTYPE:
+            raise ValueError(f"{path} is not a saved reading order")
+        return cls(rows)
+
+    def ranges(self, start: int, size: int) -> Iterator[tuple[int, int]]:
+        """[start, stop) ranges of about `size` ordinals from `start` to the end, each ending
+        where a cluster ends (a cluster's articles are read by one worker, decompressed once)."""
+        clusters = self.rows["cluster"]
+        total = len(self.rows)
+        pos = max(0, start)
+        while pos < total:
+            stop = min(total, pos + size)
+            if stop < total:
+                # move the cut forward to the first ordinal of the next cluster
+                same = np.flatnonzero(clusters[stop : stop + 4096] != clusters[stop - 1])
+                stop = stop + int(same[0]) if len(same) else min(total, stop + 4096)
+            yield pos, stop
+            pos = stop
+
+
+class ZimReader:
+    """Reads one ZIM archive (single file or split into `.zimaa`, `.zimab`, …).
+
+    `order` is the archive's saved ReadingOrder, when the caller has one: then the directory is
+    not parsed again.
+    """
+
+    def __init__(self, path: Path | str, order: ReadingOrder | None = None) -> None:
         from libzim.reader import Archive  # type: ignore[import-untyped]
 
         self.path = Path(path).absolute()
@@ -201,7 +266,7 @@ class ZimReader:
             self._archive = Archive(str(self.path))
         except (RuntimeError, OSError, ValueError) as exc:
             raise SourceError(self.path, f"not a readable ZIM archive ({exc})") from exc
-        self._order: np.ndarray | None = None
+        self._order: ReadingOrder | None = order
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -241,17 +306,19 @@ class ZimReader:
 
     # -- articles -------------------------------------------------------------------------
 
-    def _reading_order(self) -> np.ndarray:
+    def reading_order(self) -> ReadingOrder:
+        """The articles in storage order (parsed from the directory on first use)."""
         if self._order is None:
             try:
                 layout = _Layout(self._parts, bool(self._archive.has_new_namespace_scheme))
-                order, index_ids = layout.article_candidates()
+                entries, clusters, index_ids = layout.article_candidates()
                 front = self._front_articles(layout, index_ids)
             except (ValueError, OSError, RuntimeError, struct.error) as exc:
                 raise SourceError(self.path, f"damaged ZIM directory ({exc})") from exc
             if front is not None:
-                order = order[np.isin(order, front)]
-            self._order = order
+                keep = np.isin(entries, front)
+                entries, clusters = entries[keep], clusters[keep]
+            self._order = ReadingOrder.of(entries, clusters)
         return self._order
 
     def _front_articles(self, layout: _Layout, index_ids: np.ndarray) -> np.ndarray | None:
@@ -264,7 +331,7 @@ class ZimReader:
 
     def article_count(self) -> int:
         """Exact number of candidate articles (ordinals run from 0 to this, exclusive)."""
-        return len(self._reading_order())
+        return len(self.reading_order())
 
     def documents(self, start: int = 0) -> Iterator[Document]:
         """Articles in storage order from ordinal `start` on.
@@ -272,7 +339,7 @@ class ZimReader:
         An ordinal is an article's position among the archive's HTML articles in (cluster, blob)
         order, so it is the same on every run; section-redirect stubs are skipped and leave a gap.
         """
-        order = self._reading_order()
+        order = self.reading_order().entries
         get_entry = self._archive._get_entry_by_id
         for ordinal in range(max(0, start), len(order)):
             try:

@@ -177,3 +177,94 @@ def test_removing_a_source_removes_its_chunks_and_it_can_come_back(
     assert store.chunk_count(removed.source_id) == 0 and store.vector_count(removed.source_id) == 0
     res = results(run([corpus / "book.epub"], lib))
     assert res["book.epub"].status == "added"
+
+
+def test_a_worker_never_parses_the_directory(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks jump around the archive (several workers share it): each still reads from the
+    reading order the main process saved, never from a directory parse of its own."""
+    from ingest.readers.zim import ReadingOrder, ZimReader, _Layout
+
+    zim = corpus / "wiki.zim"
+    with ZimReader(zim) as reader:
+        order = reader.reading_order()
+    order_file = tmp_path / "order.npy"
+    order.save(order_file)
+    ranges = list(ReadingOrder.load(order_file).ranges(0, 7))
+    assert len(ranges) >= 4
+
+    def no_parse(self: _Layout) -> None:
+        raise AssertionError("a worker parsed the ZIM directory")
+
+    monkeypatch.setattr(_Layout, "article_candidates", no_parse)
+    monkeypatch.setattr(pipeline, "_WORKER_STATE", {})
+    seen: list[int] = []
+    for lo, hi in [ranges[2], ranges[0], ranges[3], ranges[1]]:  # not in order, as with N workers
+        _next, rows, error = pipeline._parse_range((str(zim), "s", lo, hi, str(order_file)))
+        assert not error
+        ordinals = pipeline._table(rows).column("ordinal").to_pylist()
+        assert ordinals and all(lo <= o < hi for o in ordinals)
+        seen += sorted(set(ordinals))
+    assert len(seen) == len(set(seen))
+
+
+def test_the_directory_is_parsed_once_per_source_and_run(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.readers.zim import _Layout
+
+    parses = []
+    original = _Layout.article_candidates
+
+    def counted(self: _Layout):  # type: ignore[no-untyped-def]
+        parses.append(1)
+        return original(self)
+
+    monkeypatch.setattr(_Layout, "article_candidates", counted)
+    res = results(run([corpus / "wiki.zim"], tmp_path / "lib", keyword_only=True, workers=2))
+    assert res["wiki.zim"].status == "added"
+    assert len(parses) == 1  # in this process; the workers map the saved order (test above)
+    assert not any((tmp_path / "lib" / "cache").glob("*"))  # and it is gone once read
+
+
+def test_keyword_search_is_the_same_with_one_and_three_workers(
+    corpus: Path, tmp_path: Path
+) -> None:
+    one, three = tmp_path / "one", tmp_path / "three"
+    run([corpus], one, keyword_only=True, workers=1)
+    run([corpus], three, keyword_only=True, workers=3)
+    assert snapshot(one) == snapshot(three)
+    for query in ("castle history", "waggle dance", "Albatross storm", "comet 12"):
+        hits = [
+            [
+                (h.chunk_id, round(h.score, 5))
+                for h in LibraryStore(lib).search(query, mode="keyword")
+            ]
+            for lib in (one, three)
+        ]
+        assert hits[0] and hits[0] == hits[1]
+
+
+def test_the_index_step_reports_progress_and_a_cancel_there_resumes(
+    corpus: Path, tmp_path: Path, reference
+) -> None:  # type: ignore[no-untyped-def]
+    lib = tmp_path / "lib"
+    cancel = threading.Event()
+    events = []
+    for ev in ingest_paths(
+        [corpus / "wiki.zim"], lib, embedder_factory=HashingEmbedder(), cancel=cancel, workers=1
+    ):
+        events.append(ev)
+        if isinstance(ev, ProgressEvent) and ev.stage == "indexing" and ev.step:
+            cancel.set()  # during the keyword index of the ZIM: every row is written
+    steps = [e for e in events if isinstance(e, ProgressEvent) and e.stage == "indexing"]
+    assert steps and steps[0].step == "keyword index" and steps[0].unit == "passages"
+    assert results(events)["wiki.zim"].status == "cancelled"
+    rec = LibraryStore(lib).find_source("wiki.zim")
+    assert rec is not None and rec.stage == "reading"  # invisible until its index is whole
+    assert LibraryStore(lib).search("castle", mode="keyword") == []
+    events = run([corpus], lib)
+    done = [e for e in events if isinstance(e, ProgressEvent) and e.step == "keyword index"]
+    assert done and done[-1].done == done[-1].total > 0
+    assert snapshot(lib) == reference
