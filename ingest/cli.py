@@ -91,12 +91,18 @@ class _ProgressLine:
             return
         self.last[key] = now
         width = 24
-        frac = min(1.0, ev.done / ev.total) if ev.total else 0.0
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        if ev.total:
+            frac = min(1.0, ev.done / ev.total)
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            amount = f"{ev.done:,}/{ev.total:,} {ev.unit}"
+        else:  # a step of unknown length: how long it has been going
+            bar = "." * (ev.done % (width + 1)) + " " * (width - ev.done % (width + 1))
+            amount = f"{ev.done:,} s"
         eta = f" ETA {_duration(ev.eta)}" if ev.eta else ""
-        rate = f" {ev.rate:,.0f} chunks/s" if ev.rate else ""
+        rate = f" {ev.rate:,.0f} {ev.unit}/s" if ev.rate and ev.total else ""
         name = Path(ev.path).name if ev.title == "library" else ev.title
-        line = f"{ev.stage:<9} [{bar}] {ev.done:,}/{ev.total:,} {ev.unit}{rate}{eta}  {name[:40]}"
+        stage = ev.step or ev.stage
+        line = f"{stage:<13} [{bar}] {amount}{rate}{eta}  {name[:40]}"
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
         else:

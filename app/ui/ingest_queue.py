@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from app.ui import services as sv
 from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
+from ingest.events import ProgressEvent, SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class IngestQueue(QObject):
     files_discovered = Signal(list)  # resolved paths about to be read
     files_skipped = Signal(list)  # [(path, reason)]
     progress_changed = Signal(str, object)  # path, Progress | None
+    library_progress = Signal(object)  # Progress of the library-wide upkeep, None when done
     source_failed = Signal(str, str)  # path, reason
     source_finished = Signal(str, str)  # path, status ("added", "already", "cancelled")
     pass_finished = Signal(bool)  # keyword_only
@@ -196,35 +198,30 @@ class IngestQueue(QObject):
         self._set_busy()
 
     def _on_worker_event_emitted(self, event: Any) -> None:
-        kind = type(event).__name__
-        path = str(getattr(event, "path", "") or "")
-        if not path or path_key(path) == path_key(self.store_path):
-            return  # the library-wide index step at the end of a pass
-        key = path_key(path)
-        if kind == "SourceResult":
-            status = str(getattr(event, "status", ""))
-            if status == "failed":
-                self.source_failed.emit(
-                    key, str(getattr(event, "reason", "") or "could not be read")
-                )
-            elif status == "skipped":
-                self.files_skipped.emit([(key, str(getattr(event, "reason", "")))])
+        if isinstance(event, SourceResult):
+            key = path_key(event.path)
+            if event.status == "failed":
+                self.source_failed.emit(key, event.reason or "could not be read")
+            elif event.status == "skipped":
+                self.files_skipped.emit([(key, event.reason)])
             else:
-                self.source_finished.emit(key, status)
+                self.source_finished.emit(key, event.status)
             return
-        if getattr(event, "stage", "") == "indexing":
+        if not isinstance(event, ProgressEvent) or not event.path:
             return
-        self.progress_changed.emit(
-            key,
-            Progress(
-                stage=str(event.stage),
-                done=int(event.done),
-                total=int(event.total),
-                rate=float(event.rate or 0.0),
-                eta=event.eta,
-                unit=str(getattr(event, "unit", "")),
-            ),
+        progress = Progress(
+            stage=event.stage,
+            done=event.done,
+            total=event.total,
+            rate=event.rate or 0.0,
+            eta=event.eta,
+            unit=event.unit,
+            step=event.step,
         )
+        if path_key(event.path) == path_key(self.store_path):
+            self.library_progress.emit(progress)  # upkeep of the whole library after a pass
+        else:
+            self.progress_changed.emit(path_key(event.path), progress)
 
     def _on_removal_succeeded(self, _result: Any) -> None:
         if self._running is not None and self._running[0] == "remove":
@@ -234,6 +231,7 @@ class IngestQueue(QObject):
         self.failed.emit(message)
 
     def _on_worker_finished(self) -> None:
+        self.library_progress.emit(None)
         what, worker = self._running, self._worker
         self._running, self._worker = None, None
         if what is None:

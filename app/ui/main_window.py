@@ -37,7 +37,7 @@ from app.ui.ingest_queue import IngestQueue
 from app.ui.library_view import LibraryView
 from app.ui.reader_view import ReaderView
 from app.ui.settings_dialog import SettingsDialog
-from app.ui.source_list_model import SourceListModel, human_size
+from app.ui.source_list_model import SourceListModel, human_size, indexing_text
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.workers import GeneratorWorker, WorkerPool
 
@@ -144,6 +144,10 @@ class MainWindow(QMainWindow):
         self.model_label.setObjectName("modelStatus")
         self.embed_label = QLabel()
         self.embed_label.setObjectName("embedStatus")
+        self.upkeep_label = QLabel()
+        self.upkeep_label.setObjectName("upkeepStatus")
+        self.upkeep_label.hide()
+        bar.addPermanentWidget(self.upkeep_label)
         self.library_label = QLabel()
         self.library_label.setObjectName("libraryStatus")
         bar.addPermanentWidget(self.model_label)
@@ -215,6 +219,7 @@ class MainWindow(QMainWindow):
         self.ingest.files_discovered.connect(self._on_ingest_files_discovered)
         self.ingest.files_skipped.connect(self._on_ingest_files_skipped)
         self.ingest.progress_changed.connect(self._on_ingest_progress_changed)
+        self.ingest.library_progress.connect(self._on_ingest_library_progress)
         self.ingest.source_failed.connect(self._on_ingest_source_failed)
         self.ingest.pass_finished.connect(self._on_ingest_pass_finished)
         self.ingest.busy_changed.connect(self._on_ingest_busy_changed)
@@ -369,6 +374,14 @@ class MainWindow(QMainWindow):
 
     def _on_ingest_progress_changed(self, path: str, progress: Any) -> None:
         self.source_model.set_progress(path, progress)
+
+    def _on_ingest_library_progress(self, progress: Any) -> None:
+        """Index upkeep after a pass takes minutes on a big library: say so, with progress."""
+        if progress is None:
+            self.upkeep_label.hide()
+            return
+        self.upkeep_label.setText(f"Library upkeep: {indexing_text(progress)}")
+        self.upkeep_label.show()
 
     def _on_ingest_source_failed(self, path: str, reason: str) -> None:
         self.source_model.set_failed(path, reason)

@@ -25,6 +25,7 @@ class Progress:
     rate: float = 0.0
     eta: float | None = None
     unit: str = ""
+    step: str = ""  # in the "indexing" stage: "keyword index", "compacting", …
 
 
 @dataclass
@@ -84,7 +85,7 @@ def status_text(row: SourceRow) -> str:
         return "Paused" + (f" · {embedded_percent(row)}% embedded" if row.chunks else "")
     p = row.progress
     if p is not None:
-        speed = f" · {p.rate:,.0f} chunks/s" if p.rate > 0 else ""
+        speed = f" · {p.rate:,.0f} {p.unit or 'passages'}/s" if p.rate > 0 and p.total else ""
         eta = human_eta(p.eta)
         eta = f" · {eta} left" if eta else ""
         pct = int(100 * p.done / p.total) if p.total else 0
@@ -94,6 +95,8 @@ def status_text(row: SourceRow) -> str:
             counted = f" {pct}%" if p.total else ""
             unit = f" ({p.done:,} of {p.total:,} {p.unit})" if p.total and p.unit else ""
             return f"Reading{counted}{unit}{speed}{eta}"
+        if p.stage == "indexing":
+            return indexing_text(p)
         return p.stage.capitalize()
     if row.stage == "ready":
         return "Ready"
@@ -101,6 +104,17 @@ def status_text(row: SourceRow) -> str:
         waiting = " (waiting)" if row.queued else ""
         return f"Keyword-searchable · embedding {embedded_percent(row)}%{waiting}"
     return "Waiting to be read" if row.queued else "Not read yet"
+
+
+def indexing_text(p: Progress) -> str:
+    """An index step in words: "Building the keyword index 45% · 2 min left"."""
+    step = p.step or "index"
+    if not p.total:  # a step Lance reports no progress for: say how long it has run
+        return f"{step.capitalize()}… {human_eta(p.done) or '0 s'}"
+    pct = int(100 * p.done / p.total)
+    eta = human_eta(p.eta)
+    what = f"Building the {step}" if "index" in step else step.capitalize()
+    return f"{what} {pct}%" + (f" · {eta} left" if eta else "")
 
 
 def embedded_percent(row: SourceRow) -> int:
