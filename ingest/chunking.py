@@ -35,6 +35,15 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # brackets, then whitespace.
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？؟…])[\"'”’)\]]*\s+")
 _WORD_SPAN = re.compile(r"\S+")
+# Words after which a full stop does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "prof", "st", "mt", "ft", "jr", "sr", "vs", "etc", "e.g", "i.e",
+        "no", "nos", "vol", "vols", "pp", "p", "fig", "ca", "c", "approx", "gen", "col", "lt",
+        "sgt", "capt", "cmdr", "adm", "gov", "rev", "hon", "pres", "u.s", "u.k", "a.d", "b.c",
+        "inc", "ltd", "co", "corp", "dept", "univ",
+    }
+)  # fmt: skip
 # For ASCII text: \w is [A-Za-z0-9_] and \s is these bytes (str.isspace), everything else is a
 # punctuation mark of its own. Words become b"w" runs; marks become b"p".
 _ASCII_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -81,6 +90,42 @@ def _ascii_estimate(text: str) -> int:
     return total
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`: paragraphs split at sentence ends, trimmed. The
+    one notion of a sentence that chunking and the answer's checks share."""
+    out: list[tuple[int, int]] = []
+    for p_start, p_end in _spans(_PARAGRAPH_BREAK, text, 0, len(text)):
+        out.extend(_sentences(text, p_start, p_end))
+    return out
+
+
+def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Sentences of text[start:end] (one paragraph): cut after . ! ? and their CJK and Arabic
+    forms, but not after an abbreviation or an initial ("Dr. Smith", "J. R. R. Tolkien") nor
+    before a lower-case continuation ('"Is it?" he asked.')."""
+    pending: tuple[int, int] | None = None
+    for s_start, s_end in _spans(_SENTENCE_END, text, start, end):
+        if pending is not None:
+            if _continues(text, pending[1], s_start):
+                pending = (pending[0], s_end)
+                continue
+            yield pending
+        pending = (s_start, s_end)
+    if pending is not None:
+        yield pending
+
+
+def _continues(text: str, end: int, next_start: int) -> bool:
+    """Whether the sentence break between text[:end] and text[next_start:] is not one."""
+    if text[next_start : next_start + 1].islower():
+        return True
+    if text[end - 1 : end] != ".":
+        return False
+    word = text[max(0, end - 12) : end - 1].rsplit(None, 1)[-1:] or [""]
+    last = word[0].lstrip("(\"'“‘").lower()
+    return len(last) == 1 and last.isalpha() or last in _ABBREVIATIONS
+
+
 def embedding_text(title: str, section: str, text: str) -> str:
     """The text to embed for a chunk: title and section heading give a passage its context."""
     if section and section != title:
@@ -120,7 +165,7 @@ def _units(text: str, start: int, end: int, max_tokens: int) -> Iterator[_Span]:
         if tokens <= max_tokens:
             yield _Span(p_start, p_end, tokens)
             continue
-        for s_start, s_end in _spans(_SENTENCE_END, text, p_start, p_end):
+        for s_start, s_end in _sentences(text, p_start, p_end):
             tokens = estimate_tokens(text[s_start:s_end])
             if tokens <= max_tokens:
                 yield _Span(s_start, s_end, tokens)

@@ -27,33 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.settings import SearchMode
+from ingest.chunking import sentence_spans
 from ingest.documents import Locator
+from ingest.terms import content_words
 
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def word_set(text: str) -> frozenset[str]:
-    """The whitespace-separated words of `text` (keeps long word lists readable)."""
-    return frozenset(text.split())
-
-
-# Words that carry no topic: a question sharing only these with a passage is not about it.
-STOPWORDS = word_set(
-    """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each else ever
-    few for from further get got had has have having he her here hers herself him himself his how
-    i if in into is it its itself just let like made make many may me might more most much must
-    my myself no nor not now of off on once one only or other ought our ours ourselves out over
-    own per please same say said shall she should so some such tell than that the their theirs
-    them themselves then there these they this those through to too under until up upon us use
-    used very was we were what whats when where which while who whom whose why will with would
-    yes yet you your yours yourself yourselves
-    know explain describe give list show find anything something thing things kind sort way ways
-    """
-)
 
 
 class Hit(Protocol):
@@ -144,33 +124,6 @@ class RetrievalConfig:
     semantic_checks: int = 12  # at most this many chunks are embedded to judge relevance
 
 
-def content_words(text: str) -> set[str]:
-    """The normalised topic words of `text`: no stopwords, no single characters, crude stems."""
-    words = set()
-    for raw in _WORD.findall(text.lower()):
-        if len(raw) < 2 or raw in STOPWORDS or raw.isdigit() and len(raw) < 3:
-            continue
-        words.add(stem(raw))
-    return words
-
-
-def stem(word: str) -> str:
-    """A deliberately crude English stem, enough to match 'volcanoes' with 'volcano'."""
-    for suffix, keep in (
-        ("ies", "y"),
-        ("sses", "ss"),
-        ("es", ""),
-        ("s", ""),
-        ("ing", ""),
-        ("ed", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith("ss"):
-                return word
-            return word[: len(word) - len(suffix)] + keep
-    return word
-
-
 def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
     """Word n-grams of `text`, lower-cased; short texts give their whole word tuple."""
     words = _WORD.findall(text.lower())
@@ -183,6 +136,9 @@ def jaccard(a: set[Any], b: set[Any]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+NEIGHBOUR_CHARS = 400  # a neighbouring sentence longer than this is left out
 
 
 class PassageRetriever:
@@ -220,7 +176,7 @@ class PassageRetriever:
         relevant = self._relevant(query, candidates, question)
         unique = drop_near_duplicates(relevant, cfg.duplicate_jaccard)
         per_source = max(1, math.ceil(k * cfg.per_source_share))
-        chosen = diversify(unique, k, cfg.per_document, per_source)
+        chosen = self._with_neighbours(diversify(unique, k, cfg.per_document, per_source))
         log.info(
             "retrieval: %d hits, %d relevant, %d unique, %d kept for %r",
             len(hits),
@@ -231,6 +187,36 @@ class PassageRetriever:
         )
         return [replace(p, number=i) for i, p in enumerate(chosen, start=1)]
 
+    def _with_neighbours(self, passages: list[Passage]) -> list[Passage]:
+        """Each passage with the sentence before it and the sentence after it from the chunks
+        around it (same document and section), so a fact cut at a chunk's edge reaches the
+        model whole; its locator grows to match, so the reader highlights what the model read.
+        """
+        lookup = getattr(self.retriever, "chunks_by_id", None)
+        if not callable(lookup) or not passages:
+            return passages
+        wanted = [
+            _chunk_id(p.locator, p.locator.chunk_index + step)
+            for p in passages
+            for step in (-1, 1)
+            if p.locator.chunk_index + step >= 0
+        ]
+        try:
+            around = dict(lookup(wanted))
+        except Exception as exc:  # an improvement only: the passages stand on their own
+            log.warning("neighbouring passages unavailable (%s)", exc)
+            return passages
+        chosen = {p.chunk_id for p in passages}
+        return [
+            _extended(
+                p,
+                around.get(_chunk_id(p.locator, p.locator.chunk_index - 1)),
+                around.get(_chunk_id(p.locator, p.locator.chunk_index + 1)),
+                chosen,
+            )
+            for p in passages
+        ]
+
     def _relevant(
         self, query: str, candidates: list[Passage], question: str | None = None
     ) -> list[Passage]:
@@ -240,7 +226,7 @@ class PassageRetriever:
             word_sets.append(content_words(question))
         scored = []
         for p in candidates:
-            words = content_words(f"{p.title} {p.section} {p.text}")
+            words = content_words(f"{p.source_title} {p.title} {p.section} {p.text}")
             coverage = max(len(ws & words) / len(ws) if ws else 0.0 for ws in word_sets)
             scored.append(replace(p, relevance=coverage))
         if self.embedder is not None:
@@ -334,6 +320,45 @@ def diversify(
             per_doc[p.document_key] = per_doc.get(p.document_key, 0) + 1
             per_src[source] = per_src.get(source, 0) + 1
     return [passages[i] for i in sorted(taken)]
+
+
+def _chunk_id(loc: Locator, chunk_index: int) -> str:
+    return f"{loc.source_id}:{loc.ordinal}:{chunk_index}"
+
+
+def _extended(p: Passage, before: Any, after: Any, chosen: set[str]) -> Passage:
+    """`p` grown by the last sentence of `before` and the first sentence of `after` (chunks of
+    the same document), when they are of the same section, not passages of their own, and short
+    enough (NEIGHBOUR_CHARS)."""
+    loc = p.locator
+    text, start, end = p.text, loc.start, loc.end
+    if (
+        before is not None
+        and before.locator.section == loc.section
+        and before.chunk_id not in chosen
+    ):
+        spans = [
+            (a, b)
+            for a, b in sentence_spans(before.text)
+            if before.locator.start + b <= loc.start and b - a <= NEIGHBOUR_CHARS
+        ]
+        if spans:
+            a, b = spans[-1]
+            text = f"{before.text[a:b]} {text}"
+            start = before.locator.start + a
+    if after is not None and after.locator.section == loc.section and after.chunk_id not in chosen:
+        spans = [
+            (a, b)
+            for a, b in sentence_spans(after.text)
+            if after.locator.start + a >= loc.end and b - a <= NEIGHBOUR_CHARS
+        ]
+        if spans:
+            a, b = spans[0]
+            text = f"{text} {after.text[a:b]}"
+            end = after.locator.start + b
+    if text == p.text:
+        return p
+    return replace(p, text=text, locator=replace(loc, start=start, end=end))
 
 
 def _passage_from_hit(hit: Any) -> Passage:

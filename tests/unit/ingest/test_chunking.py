@@ -151,3 +151,18 @@ def test_chunks_stay_under_the_models_256_word_piece_limit(paragraph: str) -> No
     for c in chunk_document("s", 0, "d", doc):
         text = embedding_text(doc.title, c.locator.section, c.text)
         assert len(tok.encode(text).ids) <= 256
+
+
+def test_sentences_do_not_end_at_abbreviations_initials_or_quoted_questions() -> None:
+    from ingest.chunking import sentence_spans
+
+    text = (
+        'Dr. Smith met J. R. R. Tolkien in 1954. "Is it far?" he asked. The U.S. Army left.'
+        "\n\nA new paragraph starts here."
+    )
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Dr. Smith met J. R. R. Tolkien in 1954.",
+        '"Is it far?" he asked.',
+        "The U.S. Army left.",
+        "A new paragraph starts here.",
+    ]

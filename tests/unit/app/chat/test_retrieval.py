@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.chat.retrieval import PassageRetriever, RetrievalConfig, content_words
+from app.chat.retrieval import PassageRetriever, RetrievalConfig
+from ingest.terms import content_words
 
 
 def test_passages_are_numbered_from_one_in_rank_order(retriever) -> None:
@@ -212,3 +213,34 @@ def test_a_single_relevant_source_still_fills_every_slot(make_hit, make_retrieve
     config = RetrievalConfig(passages=6, per_document=2)
     found = PassageRetriever(make_retriever(hits), config=config).retrieve(QUERY)
     assert [p.title for p in found] == [f"Chapter {i}" for i in range(6)]
+
+
+def test_a_passage_comes_with_the_sentences_around_it(make_hit) -> None:
+    """A fact cut at a chunk's edge reaches the model whole, and the locator covers it."""
+    from dataclasses import replace as dc_replace
+
+    doc = (
+        "The keep was built in 1150. It burned in 1405. "
+        "Rebuilt in stone, the tower stood for centuries. Its bells were cast in 1620. "
+        "The last bell rang in 1900."
+    )
+    second, third = doc.index("Rebuilt"), doc.index("The last")
+    cuts = [(0, second - 1), (second, third - 1), (third, len(doc))]
+    hits = []
+    for i, (a, b) in enumerate(cuts):
+        h = make_hit("Castle", doc[a:b], chunk=i, ordinal=5)
+        hits.append(dc_replace(h, locator=dc_replace(h.locator, start=a, end=b)))
+
+    class Store:
+        def search(self, query, k=10, mode="hybrid", sources=None):  # type: ignore[no-untyped-def]
+            return [hits[1]]
+
+        def chunks_by_id(self, ids):  # type: ignore[no-untyped-def]
+            return {h.chunk_id: h for h in hits if h.chunk_id in ids}
+
+    (p,) = PassageRetriever(Store()).retrieve("stone tower bells cast")
+    assert p.text == (
+        "It burned in 1405. Rebuilt in stone, the tower stood for centuries. "
+        "Its bells were cast in 1620. The last bell rang in 1900."
+    )
+    assert (p.locator.start, p.locator.end) == (doc.index("It burned"), len(doc))
