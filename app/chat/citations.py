@@ -15,7 +15,7 @@ from app.chat.retrieval import Passage
 from ingest.documents import Locator
 
 # "[1]", "[1, 3]", "[1-3]", "[1–3]", "[Source 2]", "[sources 1 and 2]"
-_CITATION = re.compile(
+CITATION = re.compile(
     r"\[\s*(?:sources?\s*)?(\d+(?:\s*(?:,|;|-|–|—|and)\s*(?:sources?\s*)?\d+)*)\s*\]",
     re.IGNORECASE,
 )
@@ -77,7 +77,7 @@ def numbers_in(citation_body: str) -> list[int]:
 def parse_citations(answer: str) -> list[int]:
     """Every number cited in `answer`, in order of first appearance (valid or not)."""
     seen: dict[int, None] = {}
-    for m in _CITATION.finditer(answer):
+    for m in CITATION.finditer(answer):
         for n in numbers_in(m.group(1)):
             seen.setdefault(n, None)
     return list(seen)
@@ -103,19 +103,32 @@ def resolve(answer: str, passages: Sequence[Passage]) -> CitedAnswer:
             return m.group(0)
         return "".join(f"[{n}]" for n in valid)
 
-    text = _CITATION.sub(rewrite, answer)
+    text = CITATION.sub(rewrite, answer)
     if dropped:
         # A removed bracket leaves "fact ." or "fact  and"; tidy the spacing it leaves behind.
         text = re.sub(r"[ \t]+([.,;:!?)])", r"\1", text)
         text = re.sub(r"[ \t]{2,}", " ", text)
     cited = list(order)
-    sources = [SourceRef.from_passage(by_number[n], cited=True) for n in cited]
-    sources += [
+    return CitedAnswer(
+        text=text.strip(),
+        citations=cited,
+        dropped=list(dropped),
+        sources=source_refs(passages, cited),
+    )
+
+
+def source_refs(passages: Sequence[Passage], cited: Sequence[int]) -> list[SourceRef]:
+    """The sources shown under an answer: the cited passages in order of first citation, then
+    the others by number, marked uncited."""
+    by_number = {p.number: p for p in passages}
+    order = [n for n in dict.fromkeys(cited) if n in by_number]
+    refs = [SourceRef.from_passage(by_number[n], cited=True) for n in order]
+    refs += [
         SourceRef.from_passage(p, cited=False)
         for p in sorted(passages, key=lambda p: p.number)
         if p.number not in order
     ]
-    return CitedAnswer(text=text.strip(), citations=cited, dropped=list(dropped), sources=sources)
+    return refs
 
 
 class CitationFilter:
@@ -152,7 +165,7 @@ class CitationFilter:
                 return m.group(0)
             return "".join(f"[{n}]" for n in valid)
 
-        return _CITATION.sub(keep_valid, text)
+        return CITATION.sub(keep_valid, text)
 
 
 def locator_dict(loc: Locator) -> dict[str, object]:

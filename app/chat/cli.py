@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from app import settings as settings_mod
+from app.chat.checking import SentenceSupport
 from app.chat.citations import CitationFilter, SourceRef, locator_dict
+from app.chat.extract import Quote
 from app.chat.history import History, HistoryError
 from app.chat.prompt import PromptTooLongError
-from app.chat.session import Cancelled, ChatSession, Done, Retrieved, Token
+from app.chat.session import Cancelled, ChatSession, Checked, Done, Extract, Retrieved, Token
 from app.llm.base import ModelError
 from ingest.errors import IngestError
 
@@ -164,20 +166,30 @@ def _resolve_sources(store: Any, names: list[str]) -> list[str] | None:
 def _ask_stream(
     session: ChatSession, question: str, cancel: threading.Event, sources: list[str] | None
 ) -> int:
+    """The instant answer at once, then the model's answer a checked sentence at a time."""
     out = sys.stdout
     shown = CitationFilter([])
     for event in session.ask(question, cancel=cancel, sources=sources):
         if isinstance(event, Retrieved):
             log.info("searched for %r: %d passages", event.query, len(event.passages))
             shown = CitationFilter([p.number for p in event.passages])
-        elif isinstance(event, Token):
-            out.write(shown.feed(event.text))
+        elif isinstance(event, Extract):
+            out.write(extract_block(event.quotes) + "\n\n")
             out.flush()
+        elif isinstance(event, Checked):
+            if event.index == 0:
+                out.write("Answer: ")
+            before = event.before if event.index else event.before.lstrip()
+            out.write(before + sentence_line(event.sentence))
+            out.flush()
+        elif isinstance(event, Token):
+            shown.feed(event.text)  # the checked sentences are what is shown
         elif isinstance(event, Cancelled):
-            out.write(shown.flush() + "\n")
+            out.write("\n")
             return 130
         elif isinstance(event, Done):
-            out.write(event.answer if event.no_answer else shown.flush())
+            if event.no_answer:
+                out.write(event.answer)
             out.write("\n")
             if event.sources:
                 out.write("\nSources:\n")
@@ -193,6 +205,22 @@ def _ask_stream(
                 )
             out.flush()
     return 0
+
+
+def extract_block(quotes: list[Quote]) -> str:
+    """The instant answer as terminal lines."""
+    if not quotes:
+        return "From your library: no sentence of the passages answers this directly."
+    lines = ["From your library:"]
+    lines += [f"  {q.title}: “{q.text}” [{q.number}]" for q in quotes]
+    return "\n".join(lines)
+
+
+def sentence_line(s: SentenceSupport) -> str:
+    """A checked sentence as printed: unsupported claims say so."""
+    if s.claim and not s.supported:
+        return f"{s.text} (not found in the sources)"
+    return s.text
 
 
 def _ask_json(
@@ -214,6 +242,21 @@ def _ask_json(
         "answer": done.answer,
         "no_answer": done.no_answer,
         "citations": done.citations,
+        "extract": [
+            {"text": q.text, "number": q.number, "score": round(q.score, 3)} for q in done.extract
+        ],
+        "support": [
+            {
+                "text": s.text,
+                "citations": s.citations,
+                "supported": s.supported,
+                "claim": s.claim,
+                "passage": s.passage,
+                "score": round(s.score, 3),
+                "scores": s.scores,
+            }
+            for s in done.support
+        ],
         "sources": [source_json(s) for s in done.sources],
         "model": session.model.name,
         "conversation_id": done.conversation_id,

@@ -68,6 +68,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE messages ADD COLUMN stats_json TEXT;
         """,
     ),
+    (
+        "0003_instant_answer_and_checks",
+        """
+        ALTER TABLE messages ADD COLUMN extract_json TEXT;
+        ALTER TABLE messages ADD COLUMN support_json TEXT;
+        """,
+    ),
 ]
 
 
@@ -102,6 +109,10 @@ class StoredMessage:
     no_answer: bool = False
     stats: dict[str, Any] | None = None
     sources: list[SourceRef] = field(default_factory=list)
+    # The instant answer: (sentence, passage number, article or chapter title).
+    extract: list[tuple[str, int, str]] = field(default_factory=list)
+    # The answer's sentences as checked: {"text", "supported", "claim"}.
+    support: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,8 @@ class NewMessage:
     no_answer: bool = False
     stats: dict[str, Any] | None = None
     sources: Sequence[SourceRef] = ()
+    extract: Sequence[tuple[str, int, str]] = ()
+    support: Sequence[dict[str, Any]] = ()
 
 
 class History:
@@ -278,8 +291,8 @@ class History:
             for m in messages:
                 cur = db.execute(
                     "INSERT INTO messages (conversation_id, role, content, model, settings_json, "
-                    "created, retrieval_query, no_answer, stats_json) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created, retrieval_query, no_answer, stats_json, extract_json, support_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         conversation_id,
                         m.role,
@@ -290,6 +303,8 @@ class History:
                         m.retrieval_query,
                         int(m.no_answer),
                         _dump(m.stats),
+                        json.dumps([list(q) for q in m.extract]) if m.extract else None,
+                        json.dumps(list(m.support)) if m.support else None,
                     ),
                 )
                 message_id = int(cur.lastrowid or 0)
@@ -321,7 +336,8 @@ class History:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, role, content, created, model, settings_json, retrieval_query, "
-                "no_answer, stats_json FROM messages WHERE conversation_id = ? ORDER BY id",
+                "no_answer, stats_json, extract_json, support_json FROM messages "
+                "WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
             passage_rows = self._db.execute(
@@ -356,6 +372,11 @@ class History:
                 no_answer=bool(r["no_answer"]),
                 stats=_load(r["stats_json"]),
                 sources=sources.get(r["id"], []),
+                extract=[
+                    (str(t), int(n), str(title))
+                    for t, n, title in json.loads(r["extract_json"] or "[]")
+                ],
+                support=list(json.loads(r["support_json"] or "[]")),
             )
             for r in rows
         ]
@@ -378,7 +399,14 @@ class History:
                 if "\n" in m.content.strip():
                     out += [m.content.strip(), ""]
                 continue
+            if m.extract:
+                out += ["> **From your library:**"]
+                out += [f"> {title}: “{text}” [{number}]" for text, number, title in m.extract]
+                out.append("")
             out.append(m.content.strip())
+            unsupported = [s["text"] for s in m.support if s.get("claim") and not s["supported"]]
+            if unsupported:
+                out += ["", "_Not found in the sources:_ " + " / ".join(unsupported)]
             if m.model:
                 out += ["", f"_— {m.model}_"]
             if m.sources:

@@ -21,21 +21,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.chat.citations import SourceRef, resolve
+from app.chat.checking import CheckedAnswer, SentenceSupport, check_sentence
+from app.chat.citations import SourceRef, resolve, source_refs
+from app.chat.evidence import Evidence
+from app.chat.extract import Quote, instant_answer
 from app.chat.history import History, NewMessage
 from app.chat.prompt import BuiltPrompt, PromptBuilder, Turn
 from app.chat.retrieval import (
-    STOPWORDS,
     Embedder,
     Passage,
     PassageRetriever,
     RetrievalConfig,
     Retriever,
-    content_words,
-    word_set,
 )
 from app.llm.base import ChatModel, GenerationParams
 from app.settings import Settings
+from ingest.chunking import sentence_spans
+from ingest.terms import STOPWORDS, content_words, word_set
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,31 @@ class Retrieved:
 
 
 @dataclass(frozen=True)
+class Extract:
+    """The instant answer: the passages' sentences that best answer the question, each with its
+    passage number (empty: no sentence answers it). Comes right after Retrieved, before the
+    model writes anything."""
+
+    quotes: list[Quote]
+    seconds: float  # from the question to this event
+
+
+@dataclass(frozen=True)
 class Token:
     """A piece of the answer as it is generated."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A finished sentence of the model's answer, checked against the passages: its checked
+    citations, and whether any passage supports it. `index` counts the answer's sentences;
+    `before` is the text between the previous sentence and this one (spaces, line breaks)."""
+
+    index: int
+    sentence: SentenceSupport
+    before: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,8 @@ class Done:
     stats: Stats
     conversation_id: int | None = None
     dropped_citations: list[int] = field(default_factory=list)
+    extract: list[Quote] = field(default_factory=list)
+    support: list[SentenceSupport] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,7 +129,7 @@ class Cancelled:
     conversation_id: int | None = None
 
 
-ChatEvent = Retrieved | Token | Done | Cancelled
+ChatEvent = Retrieved | Extract | Token | Checked | Done | Cancelled
 
 
 def standalone_query(question: str, previous: Sequence[Turn]) -> str:
@@ -163,6 +188,7 @@ class ChatSession:
         if embedder is None:
             embedder = getattr(retriever, "embedder", None)
         self.passages = PassageRetriever(retriever, embedder=embedder, config=cfg)
+        self.evidence_embedder = embedder  # judges the instant answer and the checks
         self.prompts = PromptBuilder(model)
         self.turns: list[Turn] = []
         self.last_prompt: BuiltPrompt | None = None
@@ -228,6 +254,11 @@ class ChatSession:
         a.passages = built.passages
         yield Retrieved(built.passages, query)
 
+        evidence = Evidence(built.passages, self.evidence_embedder)
+        quotes = instant_answer(question, evidence, query)
+        a.quotes = quotes
+        yield Extract(quotes, time.perf_counter() - t0)
+
         gen_params = GenerationParams(
             max_tokens=max(1, min(params.max_tokens, built.answer_room)),
             temperature=params.temperature,
@@ -236,6 +267,7 @@ class ChatSession:
             stop=params.stop,
         )
         pieces = a.pieces
+        sentences = _SentenceStream(evidence)
         t_gen = time.perf_counter()
         t_first: float | None = None
         for piece in self.model.stream(built.text, gen_params, cancel):
@@ -243,6 +275,8 @@ class ChatSession:
                 t_first = time.perf_counter()
             pieces.append(piece)
             yield Token(piece)
+            for index, checked, before in sentences.feed(piece):
+                yield Checked(index, checked, before)
             if cancel is not None and cancel.is_set():
                 break
         t_end = time.perf_counter()
@@ -251,8 +285,13 @@ class ChatSession:
             self._remember_stopped(a)
             yield Cancelled(raw, self.conversation_id)
             return
-
-        cited = resolve(raw, built.passages)
+        for index, checked, before in sentences.finish():
+            yield Checked(index, checked, before)
+        answer = sentences.answer()
+        cited = resolve(answer.text, built.passages)
+        invented = resolve(raw, built.passages).dropped  # numbers no passage has
+        quoted = [q.number for q in quotes]
+        refs = source_refs(built.passages, [*quoted, *cited.citations])
         answer_tokens = self.model.count_tokens(raw) if raw else 0
         gen_s = (t_end - t_first) if t_first is not None else 0.0
         stats = Stats(
@@ -265,31 +304,38 @@ class ChatSession:
             tokens_per_s=(answer_tokens - 1) / gen_s if gen_s > 0 and answer_tokens > 1 else None,
             total_s=t_end - t0,
         )
-        self._remember(question, query, cited.text, cited.sources, False, stats)
+        self._remember(
+            question, query, cited.text, refs, False, stats, quotes=quotes,
+            support=answer.sentences,
+        )  # fmt: skip
         a.saved = True
         yield Done(
             cited.text,
             cited.citations,
-            cited.sources,
+            refs,
             False,
             stats,
             self.conversation_id,
-            cited.dropped,
+            invented,
+            quotes,
+            answer.sentences,
         )
 
     def _remember_stopped(self, a: _Answering) -> None:
         """Save a stopped turn: the partial answer, marked, with the passages it was given."""
         a.saved = True
         cited = resolve("".join(a.pieces), a.passages)
+        quoted = [q.number for q in a.quotes]
         stats = {**Stats(total_s=time.perf_counter() - a.t0).as_dict(), "stopped": True}
         self._remember(
             a.question,
             a.query,
             cited.text,
-            cited.sources,
+            source_refs(a.passages, [*quoted, *cited.citations]),
             False,
             stats,
             stored_answer=(cited.text + STOPPED_MARK).strip(),
+            quotes=a.quotes,
         )
 
     def _remember(
@@ -302,6 +348,8 @@ class ChatSession:
         stats: Stats | dict[str, Any],
         *,
         stored_answer: str | None = None,
+        quotes: Sequence[Quote] = (),
+        support: Sequence[SentenceSupport] = (),
     ) -> None:
         self.turns.append(Turn(question, answer))
         if self.history is None:
@@ -321,6 +369,11 @@ class ChatSession:
                     no_answer=no_answer,
                     stats=stats.as_dict() if isinstance(stats, Stats) else stats,
                     sources=sources,
+                    extract=[(q.text, q.number, q.title) for q in quotes],
+                    support=[
+                        {"text": s.text, "supported": s.supported, "claim": s.claim}
+                        for s in support
+                    ],
                 ),
             ],
         )
@@ -335,7 +388,43 @@ class _Answering:
     query: str = ""
     passages: list[Passage] = field(default_factory=list)
     pieces: list[str] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
     saved: bool = False
+
+
+class _SentenceStream:
+    """The model's answer as it streams, checked a sentence at a time: a sentence is checked
+    once the next one has begun (or the answer has ended), so its end is known."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        self.evidence = evidence
+        self.raw = ""
+        self.checked: list[tuple[int, int, SentenceSupport]] = []  # (start, end, result)
+
+    def feed(self, piece: str) -> list[tuple[int, SentenceSupport, str]]:
+        self.raw += piece
+        return self._check(sentence_spans(self.raw)[:-1])
+
+    def finish(self) -> list[tuple[int, SentenceSupport, str]]:
+        return self._check(sentence_spans(self.raw))
+
+    def _check(self, spans: list[tuple[int, int]]) -> list[tuple[int, SentenceSupport, str]]:
+        out = []
+        for start, end in spans[len(self.checked) :]:
+            result = check_sentence(self.raw[start:end], self.evidence)
+            before = self.raw[self.checked[-1][1] if self.checked else 0 : start]
+            out.append((len(self.checked), result, before))
+            self.checked.append((start, end, result))
+        return out
+
+    def answer(self) -> CheckedAnswer:
+        """The whole answer with every sentence replaced by its checked form."""
+        parts, pos = [], 0
+        for start, end, result in self.checked:
+            parts += [self.raw[pos:start], result.text]
+            pos = end
+        parts.append(self.raw[pos:])
+        return CheckedAnswer("".join(parts), [r for _, _, r in self.checked])
 
 
 def _turns_from_history(history: History, conversation_id: int) -> list[Turn]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtGui import QCursor, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,22 +22,65 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+from app.chat.citations import CITATION, CitationFilter, numbers_in
+from app.chat.session import Cancelled, Done, Extract, Retrieved, Token
+
 EXCERPT_CHARS = 260
+UNSUPPORTED_TIP = (
+    "No passage supports this sentence: the model may have made it up. "
+    "The instant answer above quotes the passages themselves."
+)
 
 
 def markdown_with_links(text: str) -> str:
-    """The answer's Markdown with every citation [n] (or [1, 2]) turned into `cite:n` links."""
+    """The answer's Markdown with every citation ([1], [1, 3], [1-3], [Source 2]) turned into
+    `cite:n` links — the forms app.chat.citations understands, so every valid one is a link."""
 
     def link(m: re.Match[str]) -> str:
-        numbers = re.findall(r"\d+", m.group(1))
-        return "".join(f"[\\[{n}\\]](cite:{n})" for n in numbers)
+        return "".join(f"[\\[{n}\\]](cite:{n})" for n in numbers_in(m.group(1)))
 
     return CITATION.sub(link, text)
+
+
+def checked_markdown(text: str, support: Sequence[Any]) -> str:
+    """The answer with its unsupported sentences greyed and followed by a small ⚠ link whose
+    hover explains why."""
+    out, pos = [], 0
+    for i, s in enumerate(support):
+        sentence = str(s["text"] if isinstance(s, dict) else s.text)
+        claim = s["claim"] if isinstance(s, dict) else s.claim
+        supported = s["supported"] if isinstance(s, dict) else s.supported
+        at = text.find(sentence, pos)
+        if at < 0:
+            continue
+        out.append(markdown_with_links(text[pos:at]))
+        shown = markdown_with_links(sentence)
+        if claim and not supported:
+            shown = f'<span style="color:#8a8f98">{shown}</span> [⚠](unsupported:{i})'
+        out.append(shown)
+        pos = at + len(sentence)
+    out.append(markdown_with_links(text[pos:]))
+    return "".join(out)
+
+
+def extract_html(quotes: Sequence[tuple[str, int, str]]) -> str:
+    """The instant answer: "From your library" and its quoted sentences, each after its
+    article's title, with a link to its passage."""
+    head = "<div style='color:#5f6b7a; font-size:11px'>FROM YOUR LIBRARY</div>"
+    if not quotes:
+        return (
+            head + "<i style='color:#6b7685'>No sentence of the passages answers this directly.</i>"
+        )
+    lines = [
+        f"<b>{html.escape(title)}</b>: “{html.escape(text)}” <a href='cite:{number}'>[{number}]</a>"
+        for text, number, title in quotes
+    ]
+    return head + "<br>".join(lines)
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -122,6 +165,17 @@ class MessageWidget(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(6)
+        self.extract = QLabel()
+        self.extract.setObjectName("instantAnswer")
+        self.extract.setTextFormat(Qt.TextFormat.RichText)
+        self.extract.setWordWrap(True)
+        self.extract.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.extract.linkActivated.connect(self._on_body_link_activated)
+        self.extract.hide()
+        layout.addWidget(self.extract)
         self.body = QLabel()
         self.body.setObjectName("messageBody")
         self.body.setWordWrap(True)
@@ -131,6 +185,7 @@ class MessageWidget(QFrame):
         )
         self.body.setOpenExternalLinks(False)
         self.body.linkActivated.connect(self._on_body_link_activated)
+        self.body.linkHovered.connect(self._on_body_link_hovered)
         self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.body)
         self.status = QLabel()
@@ -155,6 +210,17 @@ class MessageWidget(QFrame):
             self.body.setText(markdown_with_links(text) if text else "")
             self.body.setVisible(bool(text))
 
+    def set_checked_text(self, text: str, support: Sequence[Any]) -> None:
+        """The final answer, its unsupported sentences marked."""
+        self.text = text
+        self.body.setText(checked_markdown(text, support) if text else "")
+        self.body.setVisible(bool(text))
+
+    def set_extract(self, quotes: Sequence[tuple[str, int, str]]) -> None:
+        """The instant answer above the model's."""
+        self.extract.setText(extract_html(quotes))
+        self.extract.show()
+
     def set_status(self, text: str) -> None:
         self.status.setText(text)
         self.status.setVisible(bool(text))
@@ -177,8 +243,14 @@ class MessageWidget(QFrame):
             self.cards_box.addWidget(card)
             self.cards.append(card)
 
+    def _on_body_link_hovered(self, link: str) -> None:
+        if link.startswith("unsupported:"):
+            QToolTip.showText(QCursor.pos(), UNSUPPORTED_TIP, self.body)
+
     def _on_body_link_activated(self, link: str) -> None:
-        if link.startswith("cite:"):
+        if link.startswith("unsupported:"):
+            QToolTip.showText(QCursor.pos(), UNSUPPORTED_TIP, self.body)
+        elif link.startswith("cite:"):
             try:
                 ref = self.refs.get(int(link.split(":", 1)[1].split("?")[0]))
             except ValueError:
@@ -377,6 +449,7 @@ class ChatView(QWidget):
         self.generating = False
         self.current: MessageWidget | None = None
         self._pending = ""
+        self._filter = CitationFilter([])
         self._flush = QTimer(self)
         self._flush.setInterval(40)  # coalesce token signals: one relayout per 40 ms at most
         self._flush.setSingleShot(True)
@@ -393,8 +466,11 @@ class ChatView(QWidget):
         for m in messages:
             w = self.transcript.add(m.role, m.content)
             if m.role != "user":
-                sources = list(getattr(m, "sources", []) or [])
-                w.set_sources(sources)
+                w.set_sources(list(m.sources))
+                if m.extract:
+                    w.set_extract(m.extract)
+                if m.support:
+                    w.set_checked_text(m.content, m.support)
         self._set_generating(False)
 
     def begin_answer(self, question: str) -> MessageWidget:
@@ -406,28 +482,30 @@ class ChatView(QWidget):
         return self.current
 
     def on_chat_event(self, event: Any) -> None:
-        """One event of ChatSession.ask: Retrieved, Token, Done or Cancelled."""
-        kind = type(event).__name__
+        """One event of ChatSession.ask: Retrieved, Extract, Token, Checked, Done, Cancelled."""
         msg = self.current
         if msg is None:
             return
-        if kind == "Retrieved":
-            passages = list(getattr(event, "passages", []))
-            msg.set_passages(passages)
-            msg.set_status(f"Reading {len(passages)} passages…" if passages else "")
-        elif kind == "Token":
-            self._pending += event.text
+        if isinstance(event, Retrieved):
+            msg.set_passages(event.passages)
+            self._filter = CitationFilter([p.number for p in event.passages])
+            msg.set_status(f"Reading {len(event.passages)} passages…" if event.passages else "")
+        elif isinstance(event, Extract):
+            msg.set_extract([(q.text, q.number, q.title) for q in event.quotes])
+        elif isinstance(event, Token):
+            # shown as it streams, its invalid citations held back or dropped (as the CLI does)
+            self._pending += self._filter.feed(event.text)
             if not self._flush.isActive():
                 self._flush.start()
-        elif kind == "Done":
+        elif isinstance(event, Done):
             self._flush.stop()
-            msg.set_text(event.answer)
+            msg.set_checked_text(event.answer, event.support)
             msg.set_sources([] if event.no_answer else list(event.sources))
             msg.set_status(_stats_line(event))
             self._finish()
-        elif kind == "Cancelled":
+        elif isinstance(event, Cancelled):
             self._flush.stop()
-            msg.set_text(getattr(event, "partial", "") or self._pending)
+            msg.set_text(self._pending + self._filter.flush())
             msg.set_status("Stopped.")
             self._finish()
 
