@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ingest.chunking import chunk_document, embedding_text
+from ingest.chunking import DEFAULT_MAX_TOKENS, chunk_document, embedding_text
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import IngestError, SourceError
 from ingest.events import ProgressEvent, SourceResult
@@ -65,8 +65,9 @@ def default_workers(cores: int | None = None) -> int:
 
 # ------------------------------------------------------------------------- worker processes
 
-# One task for a worker process: (path, source_id, start, stop, saved ZIM reading order or "").
-Task = tuple[str, str, int, "int | None", str]
+# One task for a worker process: (path, source_id, start, stop, saved ZIM reading order or "",
+# passage size in tokens).
+Task = tuple[str, str, int, "int | None", str, int]
 
 _WORKER_STATE: dict[str, Any] = {}
 
@@ -111,7 +112,7 @@ def _parse_range(task: Task) -> tuple[int, bytes, str]:
     """
     from ingest.html_text import html_to_text
 
-    path, source_id, start, stop, order_file = task
+    path, source_id, start, stop, order_file, max_tokens = task
     cols: dict[str, list[Any]] = {name: [] for name in CHUNK_COLUMNS}
     next_ordinal = start
     try:
@@ -132,7 +133,9 @@ def _parse_range(task: Task) -> tuple[int, bytes, str]:
                 state["next"] = stop
                 return stop, _ipc(cols), ""
             text = html_to_text(doc.html, doc.title)
-            for chunk in chunk_document(source_id, doc.ordinal, doc.doc_id, text):
+            for chunk in chunk_document(
+                source_id, doc.ordinal, doc.doc_id, text, max_tokens=max_tokens
+            ):
                 loc = chunk.locator
                 cols["chunk_id"].append(chunk.chunk_id)
                 cols["source_id"].append(source_id)
@@ -170,7 +173,12 @@ def _table(buffer: bytes) -> pa.Table:
 
 
 def _tasks(
-    path: str, source_id: str, start: int, total: int, order_file: str = ""
+    path: str,
+    source_id: str,
+    start: int,
+    total: int,
+    order_file: str = "",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Iterator[Task]:
     """Ranges of about DOCS_PER_TASK documents up to the estimate, then one open-ended range.
 
@@ -180,14 +188,14 @@ def _tasks(
         from ingest.readers.zim import ReadingOrder
 
         for lo, hi in ReadingOrder.load(Path(order_file)).ranges(start, DOCS_PER_TASK):
-            yield path, source_id, lo, hi, order_file
+            yield path, source_id, lo, hi, order_file, max_tokens
         pos = max(start, total)
     else:
         pos = start
         while pos + DOCS_PER_TASK < total:
-            yield path, source_id, pos, pos + DOCS_PER_TASK, order_file
+            yield path, source_id, pos, pos + DOCS_PER_TASK, order_file, max_tokens
             pos += DOCS_PER_TASK
-    yield path, source_id, pos, None, order_file
+    yield path, source_id, pos, None, order_file, max_tokens
 
 
 # -------------------------------------------------------------------------- embedder thread
@@ -354,8 +362,12 @@ def ingest_paths(
     cancel: threading.Event | None = None,
     workers: int | None = None,
     rebuild_vectors: bool = False,
+    chunk_tokens: int | None = None,
 ) -> Iterator[ProgressEvent | SourceResult]:
     """Add files and folders to the library, resuming any unfinished source first.
+
+    `chunk_tokens` sets the passage size of a new library (ingest.chunking); a library keeps the
+    size it was started with, so asking another one of an existing library is an error.
 
     Yields ProgressEvents (at least every ~0.2 s while working) and one SourceResult per input
     and per resumed source. Stage 1 makes a source keyword-searchable; stage 2 (skipped with
@@ -369,6 +381,7 @@ def ingest_paths(
         cancel=cancel or threading.Event(),
         workers=workers,
         rebuild_vectors=rebuild_vectors,
+        chunk_tokens=chunk_tokens,
     )
     yield from run.execute()
 
@@ -394,6 +407,7 @@ class _IngestRun:
         cancel: threading.Event,
         workers: int | None,
         rebuild_vectors: bool,
+        chunk_tokens: int | None = None,
     ) -> None:
         self.paths = paths
         self.store_path = store_path
@@ -401,6 +415,8 @@ class _IngestRun:
         self.cancel = cancel
         self.workers = workers or default_workers()
         self.rebuild_vectors = rebuild_vectors
+        self.asked_chunk_tokens = chunk_tokens
+        self.chunk_tokens = DEFAULT_MAX_TOKENS
         self.embedder: Embedder | None = None
         if not keyword_only:
             self.embedder = (
@@ -422,6 +438,7 @@ class _IngestRun:
         )
         self.store = store
         with store.writing(timeout=5.0):
+            self.chunk_tokens = store.passage_tokens(self.asked_chunk_tokens)
             if self.rebuild_vectors and self.embedder is not None:
                 store.reset_vectors(self.embedder)
             found = discover(self.paths)
@@ -632,7 +649,7 @@ class _IngestRun:
             return
         results = self.pool.imap(
             _parse_range,
-            _tasks(rec.path, sid, rec.read_ordinal, job.total_docs, order_file),
+            _tasks(rec.path, sid, rec.read_ordinal, job.total_docs, order_file, self.chunk_tokens),
             chunksize=1,
         )
         pending: list[pa.Table] = []

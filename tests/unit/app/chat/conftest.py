@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.chat.retrieval import content_words
 from ingest.documents import Locator
+from ingest.terms import content_words
 
 
 @dataclass(frozen=True)
