@@ -114,15 +114,16 @@ def html_to_text(html: str, title: str = "") -> DocumentText:
             if skip_level and level > skip_level:
                 continue
             skip_level = 0
-            if text.lower().rstrip(":") in _DROPPED_SECTIONS:
-                skip_level = level
-                continue
             if not text:
                 continue
             if level == 1 and not paragraphs and (not title or text == title):
-                # The page's own title heading: the lead section keeps the title.
+                # The page's own title heading (checked first: an article may be called
+                # "Literature" or "Notes"): the lead section keeps the title.
                 title = title or text
                 heading = title
+                continue
+            if text.lower().rstrip(":") in _DROPPED_SECTIONS:
+                skip_level = level
                 continue
             close_section()
             heading, section_start = text, pos + (2 if paragraphs else 0)

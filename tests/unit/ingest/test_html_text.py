@@ -108,3 +108,13 @@ def test_mwoffliner_footer_is_dropped() -> None:
 def test_text_beside_nested_blocks_is_kept() -> None:
     html = '<div class="box"><div class="icon"></div><i>Welcome! This is a sandbox page.</i></div>'
     assert html_to_text(html).text == "Welcome! This is a sandbox page."
+
+
+def test_an_article_named_like_an_apparatus_section_keeps_its_text() -> None:
+    """The demo's "Literature" article (and any "Notes" or "Sources" page) is not dropped."""
+    from ingest.html_text import html_to_text
+
+    page = "<h1>Literature</h1><p>Literature is any collection of written work.</p>"
+    page += "<h2>References</h2><p>Smith 2001.</p>"
+    doc = html_to_text(page, "Literature")
+    assert doc.text == "Literature is any collection of written work."
