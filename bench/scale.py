@@ -223,7 +223,7 @@ def real_vectors(workdir: Path, count: int = 12_000) -> np.ndarray:
     from ingest.readers.zim import ZimReader
 
     demo = runpy.run_path(str(ROOT / "packaging" / "build_demo.py"))
-    zim = demo["build_demo"](workdir / "demo")
+    zim = demo["build_demo"](workdir / "demo" / "wikipedia_vital_articles_demo.zim")
     texts: list[str] = []
     reader = ZimReader(zim)
     for doc in reader.documents():
@@ -306,6 +306,12 @@ class Latency:
 
 def _child_vectors(library: str, workdir: str) -> None:
     """In a child: a synthetic vector for every chunk (in table order), then maintain()."""
+    _assign_vectors(library, workdir)
+
+
+def _assign_vectors(library: str, workdir: str) -> None:
+    """A synthetic vector for every chunk (in table order), then maintain(); prints the times
+    and the peak RSS as one JSON line."""
     from ingest.embedding import HashingEmbedder
     from ingest.store import LibraryStore
 
@@ -331,7 +337,155 @@ def _child_vectors(library: str, workdir: str) -> None:
         t1 = time.perf_counter()
         store.maintain()
         built = time.perf_counter() - t1
-    print(json.dumps({"write_s": written, "index_s": built}), flush=True)
+    print(
+        json.dumps({"write_s": written, "index_s": built, "vector_peak": _peak_rss()}),
+        flush=True,
+    )
+
+
+# Stores at least this big get their text written straight into the store (see _child_direct).
+DIRECT_MIN = 2_000_000
+SECOND_SOURCE_ROWS = 100_000  # the source added to the biggest store
+
+
+def _template_shape(template: str) -> tuple[np.ndarray, float]:
+    """Passage lengths (words) and passages per article of a store the pipeline built."""
+    from ingest.store import LibraryStore
+
+    store = LibraryStore(template)
+    sample = store._chunks.search().select(["text", "doc_id"]).limit(50_000).to_arrow()
+    lengths = np.array([len(t.split()) for t in sample.column("text").to_pylist()], np.int64)
+    per_article = sample.num_rows / max(1, len(set(sample.column("doc_id").to_pylist())))
+    return lengths, per_article
+
+
+def _write_generated(store: Any, template: str, passages: int, seed: int) -> str:
+    """Add one source of `passages` generated passages to `store`, the pipeline's way (rows in
+    fragment-sized batches, the source visible once all are written); returns its id."""
+    import pyarrow as pa
+    from wikigen import _SECTION_NAMES, WikiGenerator
+
+    from ingest.pipeline import WRITE_BATCH_ROWS
+    from ingest.store import CHUNK_COLUMNS, SourceRecord, chunks_schema, source_id_for
+
+    lengths, per_article = _template_shape(template)
+    articles = int(math.ceil(passages / per_article))
+    gen = WikiGenerator(articles, seed=1)  # the archives' vocabulary; titles of its own
+    identity = f"bench-generated:{passages}:{seed}"
+    sid = source_id_for(identity)
+    store.add_source(
+        SourceRecord(
+            source_id=sid, path=f"/bench/generated-{passages}-{seed}.zim", kind="zim",
+            title=f"Generated {passages:,} passages ({seed})", identity=identity,
+            documents=articles, stage="reading",
+        )
+    )  # fmt: skip
+    sections = np.array(["", *_SECTION_NAMES], dtype=object)
+    done = 0
+    for block, start in enumerate(range(0, passages, WRITE_BATCH_ROWS)):
+        rows = min(WRITE_BATCH_ROWS, passages - start)
+        rng = np.random.default_rng((seed, block))
+        words = rng.choice(lengths, size=rows)
+        picks = gen.words[np.searchsorted(gen.cdf, rng.random(int(words.sum())))].copy()
+        years = rng.random(len(picks)) < 0.015
+        picks[years] = rng.integers(1000, 2030, int(years.sum())).astype(str)
+        ends = np.cumsum(rng.integers(8, 31, len(picks) // 8 + 1))
+        ends = ends[ends < len(picks)]
+        picks[ends] = np.char.add(picks[ends].astype(str), ".")
+        bounds = np.concatenate([[0], np.cumsum(words)])
+        texts = [" ".join(picks[bounds[i] : bounds[i + 1]]) + "." for i in range(rows)]
+        index = np.arange(start, start + rows)
+        ordinal = (index / per_article).astype(np.int64)
+        first = np.ceil(ordinal * per_article).astype(np.int64)
+        chunk_index = (index - first).astype(np.int32)
+        sizes = np.array([len(t) + 1 for t in texts], np.int64)
+        offset = np.zeros(rows, np.int64)  # start of each passage within its article
+        for i in range(1, rows):
+            offset[i] = 0 if chunk_index[i] == 0 else offset[i - 1] + sizes[i - 1]
+        table = pa.table(
+            {
+                "chunk_id": [f"{sid}:{o}:{c}" for o, c in zip(ordinal, chunk_index, strict=True)],
+                "source_id": [sid] * rows,
+                "doc_id": [gen.path_of(gen.titles[o]) for o in ordinal],
+                "title": [gen.titles[o] for o in ordinal],
+                "section": sections[np.minimum(chunk_index, len(sections) - 1)].tolist(),
+                "ordinal": ordinal,
+                "chunk_index": chunk_index,
+                "start": offset.astype(np.int32),
+                "end": (offset + sizes - 1).astype(np.int32),
+                "text": texts,
+            },
+            schema=chunks_schema(),
+        ).select(CHUNK_COLUMNS)
+        store.add_chunks(table)
+        done += rows
+        if block % 20 == 0:
+            print(f"  {done:,}/{passages:,} passages written", file=sys.stderr, flush=True)
+    store.update_source(sid, stage="keyword", chunks=passages, read_ordinal=articles)
+    return sid
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _child_direct(library: str, workdir: str, template: str, passages: int) -> None:
+    """In a child: a store of `passages` generated passages written straight into it, then its
+    keyword index (maintain()), then synthetic vectors and their index, each timed with the
+    peak RSS so far. Same vocabulary and word frequencies as the archives, passage lengths and
+    passages per article sampled from `template` (a store the pipeline built from a generated
+    archive). The pipeline's own keyword-stage rate is the keyword section's measurement;
+    writing 1.3 M articles into a ZIM first would take hours on 2 cores."""
+    from ingest.store import LibraryStore
+
+    store = LibraryStore(library)
+    t0 = time.perf_counter()
+    with store.writing():
+        _write_generated(store, template, passages, seed=1)
+        written = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        store.maintain()
+        text_index = time.perf_counter() - t1
+    text_peak = _peak_rss()
+    _assign_vectors(library, workdir)
+    print(
+        json.dumps({"keyword_s": written, "text_index_s": text_index, "keyword_peak": text_peak}),
+        flush=True,
+    )
+
+
+def _child_second(library: str, workdir: str, template: str, passages: int) -> None:
+    """In a child: add a second source of `passages` passages (text and synthetic vectors) to
+    the big store and bring its indexes up to date — timed, to show it costs in proportion to
+    the new source, not the store — then remove it again so the store is as measured."""
+    from ingest.embedding import HashingEmbedder
+    from ingest.store import LibraryStore
+
+    shape = VectorShape(real_vectors(Path(workdir)))
+    embedder = HashingEmbedder(dim=shape.mix.shape[0], name="bench-minilm-shaped")
+    store = LibraryStore(library, embedder, check_embedder=False)
+    with store.writing():
+        t0 = time.perf_counter()
+        sid = _write_generated(store, template, passages, seed=2)
+        rows = store._chunks.search().where(f"source_id = '{sid}'")
+        batch = rows.select(["chunk_id", "ordinal"]).limit(None).to_arrow()
+        vecs = shape.block(10**6, batch.num_rows)
+        store.add_vectors(
+            sid, batch.column("chunk_id").to_pylist(), batch.column("ordinal").to_pylist(), vecs
+        )
+        written = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        store.maintain()
+        indexes = time.perf_counter() - t1
+        peak = _peak_rss()
+        store.remove(sid)
+        store.maintain(cleanup_after=timedelta(0))
+    print(
+        json.dumps({"rows": passages, "write_s": written, "index_s": indexes, "peak": peak}),
+        flush=True,
+    )
 
 
 def _scan_ids(store: Any, batch_rows: int = 200_000) -> Iterator[Any]:
@@ -574,13 +728,35 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
     print("\n== search at scale (2 cores; latency ms p50 / p95) ==")
     out = []
     per_article = args.passages_per_article
-    for size in args.sizes:
-        articles = int(math.ceil(size / per_article))
-        zim = wiki_zim(workdir, articles, compress=False)
+    template = None
+    for size in sorted(args.sizes):
         lib = workdir / f"lib_search_{size}"
         marker = lib / ".bench-complete"
         build: dict[str, Any] = {}
-        if not marker.exists():
+        if not marker.exists() and size >= DIRECT_MIN:
+            if template is None:
+                raise SystemExit("--sizes needs a size below DIRECT_MIN to sample passages from")
+            shutil.rmtree(lib, ignore_errors=True)
+            out_d, dpeak, _ = run_watched(
+                [sys.executable, __file__, "_direct", str(lib), str(workdir), str(template),
+                 str(size)]
+            )  # fmt: skip
+            lines = out_d.strip().splitlines()
+            d, v = json.loads(lines[-1]), json.loads(lines[-2])
+            build = {
+                "keyword_s": d["keyword_s"],
+                "text_index_s": d["text_index_s"],
+                "keyword_peak": d["keyword_peak"],
+                "vector_write_s": v["write_s"],
+                "vector_index_s": v["index_s"],
+                "vector_peak": dpeak.max_rss,
+                "direct": True,
+            }
+            (lib / ".bench-build.json").write_text(json.dumps(build))
+            marker.touch()
+        elif not marker.exists():
+            articles = int(math.ceil(size / per_article))
+            zim = wiki_zim(workdir, articles, compress=False)
             pipe, peak = measure_pipeline(zim, lib, max(1, os.cpu_count() or 1))
             out_v, vpeak, _ = run_watched(
                 [sys.executable, __file__, "_vectors", str(lib), str(workdir)]
@@ -588,6 +764,7 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
             v = json.loads(out_v.strip().splitlines()[-1])
             build = {
                 "keyword_s": pipe["marks"]["end"],
+                "text_index_s": pipe["marks"]["source_done"] - pipe["marks"]["rows_written"],
                 "keyword_peak": peak.max_rss,
                 "vector_write_s": v["write_s"],
                 "vector_index_s": v["index_s"],
@@ -597,12 +774,23 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
             marker.touch()
         else:
             build = json.loads((lib / ".bench-build.json").read_text())
+        if template is None and not build.get("direct"):
+            template = lib
         res_out, _, _ = run_watched(
             [sys.executable, __file__, "_search", str(lib), str(workdir), str(args.queries)]
         )
         r = json.loads(res_out.strip().splitlines()[-1])
         r.update(size=size, build=build)
         out.append(r)
+    big = out[-1]
+    if template is not None and "second" not in big["build"]:
+        lib = workdir / f"lib_search_{big['size']}"
+        sec_out, _, _ = run_watched(
+            [sys.executable, __file__, "_second", str(lib), str(workdir), str(template),
+             str(SECOND_SOURCE_ROWS)]
+        )  # fmt: skip
+        big["build"]["second"] = json.loads(sec_out.strip().splitlines()[-1])
+        (lib / ".bench-build.json").write_text(json.dumps(big["build"]))
     rows = [
         [
             f"{r['chunks']:,}",
@@ -610,7 +798,9 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
             str(Latency(**r["vector"])),
             f"{r['recall10']:.3f}",
             str(Latency(**r["hybrid"])),
-            f"{r['build']['keyword_s']:.0f} s, {r['build']['keyword_peak'] / 2**30:.2f} GiB",
+            f"{r['build']['keyword_s']:.0f} s{' (*)' if r['build'].get('direct') else ''}, "
+            f"{r['build']['keyword_peak'] / 2**30:.2f} GiB",
+            f"{r['build'].get('text_index_s', 0):.0f} s",
             f"{r['build']['vector_index_s']:.0f} s, {r['build']['vector_peak'] / 2**30:.2f} GiB",
         ]
         for r in out
@@ -623,12 +813,26 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
                 "vector",
                 "recall@10",
                 "hybrid",
-                "keyword stage (time, peak RSS)",
+                "text written (time, peak RSS)",
+                "keyword index",
                 "vector index (time, peak RSS)",
             ],
             rows,
         )
     )
+    print(
+        "text written: the pipeline's keyword stage from a generated archive, or (*) generated "
+        "passages written straight into the store; peak RSS of the whole process tree"
+    )
+    second = big["build"].get("second")
+    if second:
+        print(
+            f"adding a second source of {second['rows']:,} passages (text and vectors) to the "
+            f"{big['chunks']:,}-passage store: written in {second['write_s']:.0f} s, indexes "
+            f"brought up to date in {second['index_s']:.0f} s (the first build: keyword "
+            f"{big['build']['text_index_s']:.0f} s + vector {big['build']['vector_index_s']:.0f} "
+            f"s), peak RSS {second['peak'] / 2**30:.2f} GiB"
+        )
     return out
 
 
@@ -680,7 +884,13 @@ def section_extrapolation(res: dict[str, Any]) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
-        child = {"_pipeline": _child_pipeline, "_vectors": _child_vectors, "_search": _child_search}
+        child = {
+            "_pipeline": _child_pipeline,
+            "_vectors": _child_vectors,
+            "_search": _child_search,
+            "_direct": _child_direct,
+            "_second": _child_second,
+        }
         fn = child[sys.argv[1]]
         args = [int(a) if a.isdigit() else a for a in sys.argv[2:]]
         fn(*args)  # type: ignore[operator]
