@@ -19,11 +19,17 @@ from app.llm.base import ChatMessage, ChatModel
 
 log = logging.getLogger(__name__)
 
+# Measured on bench/answers.py with SmolLM2-135M (45 questions, greedy): the earlier prompt
+# ("You are Librarian… Be concise.", question after the sources) gave answers that contained the
+# fact 20% of the time, cited anything 4%, listed titles 13% and talked about "the sources" 22%;
+# this one (short rules, the question before and after the sources, an explicit length and
+# citation form) 42% / 36% / 0% / 2%. Small models copy the last instruction they read, so the
+# question is repeated right before the answer starts.
 SYSTEM_PROMPT = (
-    "You are Librarian, an assistant that answers questions using only the numbered sources "
-    "from the user's offline library. Answer from the sources only. After each fact, cite the "
-    "source it comes from with its number in square brackets, like [1] or [2][3]. If the sources "
-    "do not contain the answer, say that the library does not say. Be concise."
+    "You answer questions from numbered sources taken from the user's offline library. "
+    "Answer in one or two short sentences, using only facts from the sources, and put the "
+    "number of the source after each fact, like [1]. If the sources do not answer the "
+    "question, say that the library does not say."
 )
 
 # Tokens kept free beyond the reserved answer: BOS/EOS and template differences between
@@ -72,11 +78,15 @@ def format_passage(p: Passage) -> str:
 
 
 def user_message(question: str, passages: Sequence[Passage]) -> str:
-    """The final user message: the numbered sources, then the question."""
+    """The final user message: the question, the numbered sources, then the question again."""
     if not passages:
-        return f"Sources: none.\n\nQuestion: {question}"
+        return f"Question: {question}\n\nSources: none."
     blocks = "\n\n".join(format_passage(p) for p in passages)
-    return f"Sources:\n\n{blocks}\n\nQuestion: {question}\nAnswer using the sources and cite them."
+    return (
+        f"Question: {question}\n\nSources:\n\n{blocks}\n\n"
+        f'Answer the question "{question}" in one or two sentences. '
+        "Cite the source number like [1]."
+    )
 
 
 class PromptBuilder:

@@ -34,7 +34,7 @@ def test_short_inputs_go_in_whole_with_system_prompt_and_numbered_sources() -> N
     assert built.passages == ps
     assert built.history_turns == 1
     assert "[1] Doc 1 — History (Wiki)" in built.text and "[2] Doc 2" in built.text
-    assert "only the numbered sources" in built.text
+    assert "using only facts from the sources" in built.text
     assert built.text.endswith("<|im_start|>assistant\n")  # the model's own template
     assert built.text.rindex("Why do volcanoes erupt?") > built.text.rindex("[2]")
 
