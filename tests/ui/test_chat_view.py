@@ -26,3 +26,59 @@ def test_a_card_shows_quotes_and_apostrophes_literally(qtbot) -> None:  # type: 
     assert '"autumn foliage"' in shown and "organism's" in shown and "<cells>" in shown
     assert "&quot;" not in shown and "&#x27;" not in shown
     assert card.origin_label.text() == 'Wikipedia "Vital" Articles'
+
+
+def _refs() -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(
+            number=n, title=t, section="", source_title="Demo", text=f"{t} text.", cited=True
+        )
+        for n, t in ((1, "Photosynthesis"), (2, "Leaf"), (3, "Chlorophyll"))
+    ]
+
+
+def test_the_instant_answer_block_quotes_with_a_link_to_each_passage(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.chat_view import MessageWidget
+
+    msg = MessageWidget("assistant")
+    qtbot.addWidget(msg)
+    msg.set_passages(_refs())
+    msg.set_extract([("Plants turn light into sugar.", 2, "Leaf")])
+    shown = msg.extract.text()
+    assert "FROM YOUR LIBRARY" in shown and "Plants turn light into sugar." in shown
+    assert "<b>Leaf</b>" in shown and "href='cite:2'" in shown
+    with qtbot.waitSignal(msg.citation_activated) as opened:
+        msg.extract.linkActivated.emit("cite:2")
+    assert opened.args[0].title == "Leaf"
+
+
+def test_an_empty_instant_answer_says_so_instead_of_quoting_noise(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.chat_view import MessageWidget
+
+    msg = MessageWidget("assistant")
+    qtbot.addWidget(msg)
+    msg.set_extract([])
+    assert "No sentence of the passages answers this directly" in msg.extract.text()
+
+
+def test_unsupported_sentences_are_greyed_and_every_citation_form_is_a_link(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.chat_view import MessageWidget, checked_markdown
+
+    support = [
+        SimpleNamespace(text="Leaves make sugar [1-2].", claim=True, supported=True),
+        SimpleNamespace(text="The moon is made of cheese.", claim=True, supported=False),
+        SimpleNamespace(text="See [Source 3].", claim=False, supported=True),
+    ]
+    text = "Leaves make sugar [1-2]. The moon is made of cheese. See [Source 3]."
+    marked = checked_markdown(text, support)
+    assert "(cite:1)" in marked and "(cite:2)" in marked and "(cite:3)" in marked
+    assert marked.count("(unsupported:") == 1
+    grey_at = marked.index("#8a8f98")
+    assert marked.index("The moon") > grey_at > marked.index("Leaves make sugar")
+    msg = MessageWidget("assistant")
+    qtbot.addWidget(msg)
+    msg.set_passages(_refs())
+    msg.set_checked_text(text, support)
+    with qtbot.waitSignal(msg.citation_activated) as opened:
+        msg.body.linkActivated.emit("cite:3")
+    assert opened.args[0].title == "Chlorophyll"
