@@ -710,12 +710,15 @@ class LibraryStore:
             log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
 
             def build(step: ix.Step) -> None:
+                centroids = ix.train_centroids(ds, "vector", partitions, step)
+                step.check()
                 ds.create_index(
                     "vector",
                     "IVF_PQ",
                     name=ix.VECTOR_INDEX,
                     metric="cosine",
-                    num_partitions=partitions,
+                    num_partitions=len(centroids),
+                    ivf_centroids=centroids,
                     num_sub_vectors=_sub_vectors(dim[1] if dim else 384),
                     replace=True,
                     progress_callback=step.callback,
@@ -990,9 +993,16 @@ class LibraryStore:
         return open_source(record.path)
 
 
+# Every vector is compared with every centroid when the index is built: past ~1 M vectors that
+# comparison, not the training, is the build's cost, so partitions stop growing there (at 50 M
+# vectors a query then scans its probes' ~50,000 codes each, still milliseconds).
+MAX_PARTITIONS = 1024
+
+
 def vector_partitions(rows: int) -> int:
-    """IVF partitions for `rows` vectors: about sqrt(rows), the usual balance of probe cost."""
-    return max(16, int(rows**0.5))
+    """IVF partitions for `rows` vectors: about sqrt(rows), the usual balance of probe cost,
+    up to MAX_PARTITIONS."""
+    return max(16, min(MAX_PARTITIONS, int(rows**0.5)))
 
 
 def _sub_vectors(dim: int) -> int:

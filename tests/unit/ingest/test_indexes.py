@@ -220,3 +220,40 @@ def test_index_build_memory_stops_growing_with_the_table(tmp_path: Path) -> None
     assert len(rss) == 13
     # the second half of the table costs (almost) nothing more than the first half did
     assert last - middle < 0.25 * (middle - first) + 16 * 1024, rss
+
+
+def _clustered(tmp_path: Path, clusters: int = 12, per: int = 200) -> tuple[Path, object]:
+    import lance
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((clusters, 32)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    v = np.repeat(centres, per, axis=0) + 0.05 * rng.standard_normal((clusters * per, 32))
+    v = v.astype(np.float32)
+    path = tmp_path / "vectors.lance"
+    lance.write_dataset(
+        pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), 32)}), path
+    )
+    return path, centres
+
+
+def test_ivf_centroids_find_every_cluster_and_are_unit_vectors(tmp_path: Path) -> None:
+    import lance
+    import numpy as np
+
+    path, centres = _clustered(tmp_path)
+    got = ix.train_centroids(lance.dataset(path), "vector", 24)
+    assert got.shape == (24, 32)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    assert float((centres @ got.T).max(axis=1).min()) > 0.95  # each cluster has its centroid
+
+
+def test_ivf_training_stops_when_cancelled(tmp_path: Path) -> None:
+    import lance
+
+    path, _ = _clustered(tmp_path)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(IndexCancelled):
+        ix.train_centroids(lance.dataset(path), "vector", 8, ix.Step("vector index", cancel))
