@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -76,6 +77,10 @@ VECTOR_INDEX_THRESHOLD = 50_000
 # changed nothing. The cost: about 1.5 ms more per query (5-6 -> 7 ms at 12k vectors, top 10,
 # measured on the busy 2-core development machine), small beside a hybrid search's total.
 VECTOR_REFINE_FACTOR = 20
+# The exact re-rank reads this many stored vectors whatever the limit (20x the top 10): a
+# hybrid search asks for 40 candidates, and 20x those (800 random reads) cost it ~50 ms at
+# 100 k vectors for no better top 10.
+VECTOR_REFINE_ROWS = 10 * VECTOR_REFINE_FACTOR
 # Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
 # and the share of the query's content words the passage holds (with its title and section).
 # Weights chosen on bench/answers.py's question sets — hit@1 / hit@5 there: articles 0.96 /
@@ -290,6 +295,7 @@ class LibraryStore:
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None
         self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
+        self._last_query: tuple[Any, np.ndarray] | None = None  # (embedder and query, vector)
         self._lock = WriterLock(self.path / "writer.lock")
         self._lock_depth = 0
         if embedder is not None and check_embedder:
@@ -766,6 +772,7 @@ class LibraryStore:
         """
         if mode not in ("hybrid", "vector", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
+        self._last_query = None  # the query is embedded once per search, afresh each search
         records = self.sources()
         wanted = set(sources) if sources is not None else None
         visible = {
@@ -830,7 +837,7 @@ class LibraryStore:
             stored = self.chunk_vectors(missing) if missing else {}
             qvec: np.ndarray | None = None
             for cid, vec in stored.items():
-                qvec = self.embedder.embed([query])[0] if qvec is None else qvec
+                qvec = self._query_vector(query) if qvec is None else qvec
                 cosine[cid] = float(vec @ qvec)
             unembedded = [cid for cid in missing if cid not in stored][:HYBRID_EMBED_MISSING]
             if unembedded:
@@ -877,7 +884,7 @@ class LibraryStore:
         if table is None or self.embedder is None:
             return []
         self.check_embedder(self.embedder)
-        qvec = self.embedder.embed([query])[0]
+        qvec = self._query_vector(query)
         q = table.search(qvec, vector_column_name="vector").distance_type("cosine")
         if self._many_unindexed_vectors(table):
             # Millions of vectors not indexed yet (a big source still embedding) would be
@@ -888,7 +895,7 @@ class LibraryStore:
             q = q.where(where, prefilter=True)
         rows = (
             q.nprobes(self._nprobes())
-            .refine_factor(VECTOR_REFINE_FACTOR)
+            .refine_factor(max(1, math.ceil(VECTOR_REFINE_ROWS / max(1, limit))))
             .select(["chunk_id", "_distance"])
             .limit(limit)
             .to_list()
@@ -901,6 +908,14 @@ class LibraryStore:
             if r["chunk_id"] in texts:
                 out.append({**texts[r["chunk_id"]], "_distance": r["_distance"]})
         return out
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, embedded once per search (hybrid needs it twice)."""
+        assert self.embedder is not None
+        key = (id(self.embedder), query)
+        if self._last_query is None or self._last_query[0] != key:
+            self._last_query = (key, np.asarray(self.embedder.embed([query])[0], np.float32))
+        return self._last_query[1]
 
     def _many_unindexed_vectors(self, table: Any) -> bool:
         version = table.version

@@ -7,6 +7,7 @@ floor, instant answer and checks: one notion of "the question's words" everywher
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -38,13 +39,14 @@ STOPWORDS = word_set(
 def content_words(text: str) -> set[str]:
     """The normalised topic words of `text`: no stopwords, no single characters, crude stems."""
     words = set()
-    for raw in _WORD.findall(text.lower()):
+    for raw in set(_WORD.findall(text.lower())):
         if len(raw) < 2 or raw in STOPWORDS or raw.isdigit() and len(raw) < 3:
             continue
         words.add(stem(raw))
     return words
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a search stems the same words in hundreds of passages
 def stem(word: str) -> str:
     """A deliberately crude English stem, enough to match 'volcanoes' with 'volcano'."""
     for suffix, keep in (
