@@ -716,7 +716,9 @@ class LibraryStore:
             log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
 
             def build(step: ix.Step) -> None:
+                sub_vectors = _sub_vectors(dim[1] if dim else 384)
                 centroids = ix.train_centroids(ds, "vector", partitions, step)
+                codebook = ix.train_pq_codebook(ds, "vector", centroids, sub_vectors, step)
                 step.check()
                 ds.create_index(
                     "vector",
@@ -725,7 +727,8 @@ class LibraryStore:
                     metric="cosine",
                     num_partitions=len(centroids),
                     ivf_centroids=centroids,
-                    num_sub_vectors=_sub_vectors(dim[1] if dim else 384),
+                    pq_codebook=codebook,
+                    num_sub_vectors=sub_vectors,
                     replace=True,
                     progress_callback=step.callback,
                 )
