@@ -239,8 +239,9 @@ def checking_table(
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """How well the sentence check separates true from made-up sentences, at several
     thresholds. True: the model's sentences that state the question's fact, checked against
-    the passages it was given. Made up: the model's sentences of one question checked against
-    another question's passages (fluent, in the model's own style, and not in those passages).
+    the passages it was given. Made up, two kinds: the model's sentences of one question checked
+    against another question's passages (off topic), and the true sentences with their fact
+    swapped for another question's fact (on topic, one fact wrong — the hard case).
     """
     from app.chat import checking
     from app.chat.evidence import Evidence
@@ -249,24 +250,62 @@ def checking_table(
         scores = checking.support_scores(sentence, Evidence(passages, embedder))
         return max(scores.values(), default=0.0)
 
-    true, made_up = [], []
+    true, off_topic, swapped = [], [], []
     recs = [(q, r) for q, r in zip(articles, a_recs, strict=True) if r.passages and r.claims]
     for i, (q, r) in enumerate(recs):
-        true += [score(c, r.passages) for c in r.claims if q.fact and q.fact.lower() in c.lower()]
-        _, other = recs[(i + len(recs) // 2) % len(recs)]
-        titles = {p.title for p in r.passages}
-        if not titles & {p.title for p in other.passages}:
-            made_up += [score(c, other.passages) for c in r.claims]
+        other_q, other = recs[(i + len(recs) // 2) % len(recs)]
+        held = " ".join(p.text for p in r.passages).lower()
+        for c in r.claims:
+            if q.fact and q.fact.lower() in c.lower():
+                true.append(score(c, r.passages))
+                wrong = other_q.fact
+                if wrong and wrong.lower() not in held:
+                    at = c.lower().index(q.fact.lower())
+                    swapped.append(score(c[:at] + wrong + c[at + len(q.fact) :], r.passages))
+        if not {p.title for p in r.passages} & {p.title for p in other.passages}:
+            off_topic += [score(c, other.passages) for c in r.claims]
     rows = []
+
+    def share(flags: list[bool]) -> str:
+        return f"{sum(flags) / max(1, len(flags)):.2f}"
+
     for t in (0.75, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1):
         rows.append(
             [
                 f"{t:.2f}" + (" (used)" if abs(t - checking.SUPPORTED) < 1e-9 else ""),
-                f"{sum(x >= t for x in true) / max(1, len(true)):.2f}",
-                f"{sum(x < t for x in made_up) / max(1, len(made_up)):.2f}",
+                share([x >= t for x in true]),
+                share([x < t for x in off_topic]),
+                share([x < t for x in swapped]),
             ]
         )
-    return rows, {"true": len(true), "made_up": len(made_up)}
+    return rows, {"true": len(true), "off_topic": len(off_topic), "swapped": len(swapped)}
+
+
+def save_records(path: Path, recs: list[AnswerRecord]) -> None:
+    """What every question got (for reading the answers, and for --check-only)."""
+    import dataclasses
+
+    def plain(r: AnswerRecord) -> dict[str, Any]:
+        d = {k: v for k, v in dataclasses.asdict(r).items() if k not in ("cites", "extract_cites")}
+        d["passages"] = [dataclasses.asdict(p) for p in r.passages]
+        return d
+
+    path.write_text("\n".join(json.dumps(plain(r)) for r in recs))
+
+
+def load_records(path: Path) -> list[AnswerRecord]:
+    from app.chat.retrieval import Passage
+    from ingest.documents import Locator
+
+    out = []
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        d["passages"] = [
+            Passage(**{**p, "locator": Locator(**p["locator"])}) for p in d["passages"]
+        ]
+        d.pop("cites", None)
+        out.append(AnswerRecord(**d))
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -288,6 +327,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N of each")
     parser.add_argument("--tokens", type=int, default=160, help="answer length (max tokens)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--records", type=Path, help="write every answer here (JSON lines)")
+    parser.add_argument(
+        "--check-only", type=Path, help="only the sentence-check table, from saved --records"
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -311,6 +354,11 @@ def main() -> int:
     print(f"library: {chunks:,} passages ({args.chunk_tokens or 'default'} tokens at most)")
     figures: dict[str, Any] = {"passages": chunks}
 
+    if args.check_only:
+        recs = load_records(args.check_only)
+        answerable_q = [q for q in articles if q.answerable][: len(recs)]
+        _print_checking(embedder, answerable_q, recs[: len(answerable_q)], figures)
+        return 0
     t0 = time.perf_counter()
     retrieval = measure_retrieval(store, articles, passages)
     per_q = (time.perf_counter() - t0) / max(1, 4 * (len(articles) + len(passages)))
@@ -365,7 +413,9 @@ def main() -> int:
     unsupported = sum(r.unsupported for r in recs)
     extract_s = [r.extract_s for r in recs if r.extract_s is not None]
     first = [r.first_token_s for r in recs if r.first_token_s is not None]
-    declined = sum(r.no_answer or not (r.extract or r.answer) for r in n_recs)
+    declined = sum(r.no_answer or not r.extract for r in n_recs)
+    n_claims = sum(r.sentences for r in n_recs)
+    n_flagged = sum(r.unsupported for r in n_recs)
     print(
         f"generated sentences no passage supports: "
         f"{unsupported / sentences:.2f} ({unsupported} of {sentences})"
@@ -385,18 +435,32 @@ def main() -> int:
         )
     if first:
         print(f"time to the first model token: median {statistics.median(first):.2f} s")
-    print(f"unanswerable questions declined: {declined} of {len(n_recs)}")
-    rows, counts = checking_table(embedder, answerable, a_recs)
     print(
-        f"\n== the sentence check: {counts['true']} true sentences (they state the fact), "
-        f"{counts['made_up']} made up (checked against another question's passages) =="
+        f"questions the library cannot answer: no instant answer for {declined} of "
+        f"{len(n_recs)}; {n_flagged} of the model's {n_claims} sentences about them flagged"
     )
-    print(_table(["threshold", "true ones supported", "made-up ones flagged"], rows))
-    figures["checking"] = rows
+    if args.records:
+        save_records(args.records, a_recs + p_recs + n_recs)
+    _print_checking(embedder, answerable, a_recs, figures)
     figures["answers"] = answer_table(answerable, a_recs, book_qs, p_recs)
     _write(args.json, figures)
     model.close()
     return 0
+
+
+def _print_checking(
+    embedder: Any, answerable: list[ArticleQuestion], recs: list[AnswerRecord], figures: Any
+) -> None:
+    rows, n = checking_table(embedder, answerable, recs)
+    print(
+        f"\n== the sentence check: {n['true']} true sentences (they state the fact); made up: "
+        f"{n['off_topic']} off topic (another question's passages), {n['swapped']} with the "
+        f"fact swapped for another question's =="
+    )
+    print(
+        _table(["threshold", "true ones supported", "off-topic flagged", "swapped flagged"], rows)
+    )
+    figures["checking"] = rows
 
 
 def _write(path: Path | None, figures: dict[str, Any]) -> None:
