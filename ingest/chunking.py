@@ -65,6 +65,11 @@ def estimate_tokens(text: str) -> int:
     """
     if text.isascii():
         return _ascii_estimate(text)
+    return _word_by_word_estimate(text)
+
+
+def _word_by_word_estimate(text: str) -> int:
+    """`estimate_tokens`'s rule applied a word at a time (any script)."""
     total = 0
     for match in _WORD.finditer(text):
         word = match.group()

@@ -627,14 +627,7 @@ class LibraryStore:
             },
             cancel=cancel,
         )
-        yield from ix.update_scalar_index(
-            chunks, ix.CHUNK_ID_INDEX, "chunk_id", "BTREE", what="passage ids",
-            unit="passages", cancel=cancel,
-        )  # fmt: skip
-        yield from ix.update_scalar_index(
-            chunks, ix.SOURCE_INDEX, "source_id", "BITMAP", what="source ids",
-            unit="passages", cancel=cancel,
-        )  # fmt: skip
+        yield from _id_indexes(chunks, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX, "passages", cancel)
 
     def refresh_text_index(self) -> None:
         """`text_index_updates` run to the end without watching it."""
@@ -664,14 +657,9 @@ class LibraryStore:
                 cancel=cancel,
             )
             yield from self._vector_index_updates(vectors, cancel)
-            yield from ix.update_scalar_index(
-                vectors, ix.VECTOR_CHUNK_ID_INDEX, "chunk_id", "BTREE", what="vector ids",
-                unit="vectors", cancel=cancel,
-            )  # fmt: skip
-            yield from ix.update_scalar_index(
-                vectors, ix.VECTOR_SOURCE_INDEX, "source_id", "BITMAP", what="vector sources",
-                unit="vectors", cancel=cancel,
-            )  # fmt: skip
+            yield from _id_indexes(
+                vectors, ix.VECTOR_CHUNK_ID_INDEX, ix.VECTOR_SOURCE_INDEX, "vectors", cancel
+            )
         for t in (self._sources, self._meta):
             t.optimize(cleanup_older_than=cleanup_after)
         for name in ("chunks", "vectors"):
@@ -1015,6 +1003,20 @@ class LibraryStore:
 # comparison, not the training, is the build's cost, so partitions stop growing there (at 50 M
 # vectors a query then scans its probes' ~50,000 codes each, still milliseconds).
 MAX_PARTITIONS = 1024
+
+
+def _id_indexes(
+    table: Path, ids: str, sources: str, unit: str, cancel: threading.Event | None
+) -> Iterator[IndexWork]:
+    """Bring a table's chunk-id (BTree: lookups by id) and source-id (bitmap: filters by
+    source) indexes up to date."""
+    name = "passage" if unit == "passages" else "vector"
+    yield from ix.update_scalar_index(
+        table, ids, "chunk_id", "BTREE", what=f"{name} ids", unit=unit, cancel=cancel
+    )
+    yield from ix.update_scalar_index(
+        table, sources, "source_id", "BITMAP", what=f"{name} sources", unit=unit, cancel=cancel
+    )
 
 
 def vector_partitions(rows: int) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
+from ingest import chunking
 from ingest.chunking import chunk_document, embedding_text, estimate_tokens
 from ingest.documents import DocumentText, Section
 
@@ -83,19 +83,6 @@ def test_a_giant_word_run_without_punctuation_is_still_cut() -> None:
     assert all(estimate_tokens(c.text) <= 200 for c in chunks)
 
 
-def _estimate_by_the_rule(text: str) -> int:
-    """The estimate's rule, word by word: what the fast counting must reproduce exactly."""
-    total = 0
-    for match in re.finditer(r"\w+|[^\w\s]", text):
-        word = match.group()
-        n = len(word)
-        if word.isascii():
-            total += 1 + (n - 2) // 5 if n > 6 else 1
-        else:
-            total += max(1, n - n // 8)
-    return total
-
-
 @pytest.mark.parametrize("alphabet", ["ascii", "mixed"])
 def test_the_token_estimate_follows_its_rule_on_any_text(alphabet: str) -> None:
     """Chunk boundaries (and so chunk ids) depend on the estimate: the fast path for ASCII text
@@ -108,7 +95,7 @@ def test_the_token_estimate_follows_its_rule_on_any_text(alphabet: str) -> None:
     rng = random.Random(alphabet)
     for _ in range(3000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 120)))
-        assert estimate_tokens(text) == _estimate_by_the_rule(text), repr(text)
+        assert estimate_tokens(text) == chunking._word_by_word_estimate(text), repr(text)
     assert estimate_tokens("a bb ccccccc dddddddddddd.") == 1 + 1 + 2 + 3 + 1
 
 
