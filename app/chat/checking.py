@@ -2,7 +2,8 @@
 
 A passage supports a sentence when one of its sentences means nearly the same (embedding
 cosine) and the passage holds most of the sentence's content words — and every number the
-sentence states (a model that invents a year is caught by that alone). Then:
+sentence states, and every name (a capitalised word past the sentence's start): a model that
+invents a year or a person is caught by that alone. Then:
 
 - a supported sentence without a citation gets the best supporting passage's [n];
 - a cited sentence whose passage does not support it has the citation moved to the passage that
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from app.chat.citations import CITATION
 from app.chat.citations import numbers_in as cited_numbers
-from app.chat.evidence import MIN_WORDS, Evidence, numbers_in, overlap
+from app.chat.evidence import MIN_WORDS, Evidence, names_in, numbers_in, overlap
 from ingest.chunking import sentence_spans
 from ingest.terms import content_words
 
@@ -81,6 +82,7 @@ def support_scores(sentence: str, evidence: Evidence) -> dict[int, float]:
     bare = CITATION.sub("", sentence)
     words = content_words(bare)
     numbers = numbers_in(bare)
+    names = names_in(bare)
     best_meaning: dict[int, float] = {}
     if evidence.embedder is not None and evidence.sentences:
         by_passage: dict[int, list[int]] = {}
@@ -104,6 +106,9 @@ def support_scores(sentence: str, evidence: Evidence) -> dict[int, float]:
             score = W_MEANING * best_meaning.get(number, 0.0) + W_WORDS * overlap(words, held)
         if numbers and not numbers <= numbers_in(passage.text):
             score = min(score, SUPPORTED - 0.01)  # a number the passage does not state
+        text = f"{passage.source_title} {passage.title} {passage.section} {passage.text}".lower()
+        if any(name not in text for name in names):
+            score = min(score, SUPPORTED - 0.01)  # a name the passage does not mention
         out[number] = score
     return out
 

@@ -19,11 +19,12 @@ import numpy as np
 
 from app.chat.retrieval import Embedder, Passage
 from ingest.chunking import sentence_spans
-from ingest.terms import content_words
+from ingest.terms import STOPWORDS, content_words
 
 MIN_WORDS = 4  # shorter "sentences" (headings, "Pisc.", list debris) are not evidence
 _WORDS = re.compile(r"\w+")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'-]*")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ def passage_sentences(passages: Sequence[Passage]) -> list[Sentence]:
 def overlap(words: set[str], other: set[str]) -> float:
     """The share of `words` that `other` contains (0 when `words` is empty)."""
     return len(words & other) / len(words) if words else 0.0
+
+
+def names_in(text: str) -> set[str]:
+    """The names a sentence states: capitalised words not at its start, lower-cased, with
+    stop words ("The", "In") left out."""
+    return {w.lower().removesuffix("'s") for w in _CAPITALISED.findall(text.strip())} - STOPWORDS
 
 
 def numbers_in(text: str) -> set[str]:

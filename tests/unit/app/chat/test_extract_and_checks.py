@@ -90,3 +90,15 @@ def test_a_sentence_no_passage_supports_is_marked_and_loses_its_citation() -> No
 def test_saying_the_library_has_no_answer_is_not_a_claim() -> None:
     checked = check_answer("The sources do not mention the lighthouse keeper's name.", _evidence())
     assert checked.sentences[0].claim is False and checked.unsupported == []
+
+
+def test_a_name_no_passage_mentions_makes_a_sentence_unsupported() -> None:
+    checked = check_answer(
+        "The Lighthouse of Alexandria was built by the Ptolemaic Kingdom on the island of "
+        "Pharos [1]. The Lighthouse of Alexandria was built by the Roman Empire on the island "
+        "of Pharos [1].",
+        _evidence(),
+    )
+    right, invented = checked.sentences
+    assert right.supported and right.citations == [1]
+    assert not invented.supported and invented.citations == []
