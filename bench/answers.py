@@ -281,6 +281,17 @@ def checking_table(
     return rows, {"true": len(true), "off_topic": len(off_topic), "swapped": len(swapped)}
 
 
+def _quoted(extract: str, passages: list[Any]) -> list[Any]:
+    """The passages whose sentences the saved instant answer quotes."""
+    return [p for p in passages if any(s and s in extract for s in _sentences_of(p.text))]
+
+
+def _sentences_of(text: str) -> list[str]:
+    from ingest.chunking import sentence_spans
+
+    return [text[a:b] for a, b in sentence_spans(text) if b - a > 20]
+
+
 def save_records(path: Path, recs: list[AnswerRecord]) -> None:
     """What every question got (for reading the answers, and for --check-only)."""
     import dataclasses
@@ -356,8 +367,35 @@ def main() -> int:
 
     if args.check_only:
         recs = load_records(args.check_only)
+        from app.chat.checking import check_answer, check_sentence
+        from app.chat.evidence import Evidence
+
+        claims = [
+            check_sentence(c, Evidence(r.passages, embedder)).supported
+            for r in recs
+            for c in r.claims
+        ]
+        print(
+            f"generated sentences no passage supports (checked again): "
+            f"{claims.count(False) / max(1, len(claims)):.2f} ({claims.count(False)} of "
+            f"{len(claims)})"
+        )
         answerable_q = [q for q in articles if q.answerable][: len(recs)]
-        _print_checking(embedder, answerable_q, recs[: len(answerable_q)], figures)
+        a_recs = recs[: len(answerable_q)]
+        p_recs = recs[len(answerable_q) : len(answerable_q) + len(passages)]
+        for r in a_recs + p_recs:  # the answer's citations as the current check leaves them
+            by_number = {p.number: p for p in r.passages}
+            checked = check_answer(r.answer, Evidence(r.passages, embedder))
+            r.cites = [by_number[n] for n in checked.citations if n in by_number]
+            r.extract_cites = _quoted(r.extract, r.passages)
+        print(
+            _table(
+                ["answers (checked again)", "cite anything", "cite the right source",
+                 "contain the fact"],
+                answer_table(answerable_q, a_recs, passages[: len(p_recs)], p_recs),
+            )
+        )  # fmt: skip
+        _print_checking(embedder, answerable_q, a_recs, figures)
         return 0
     t0 = time.perf_counter()
     retrieval = measure_retrieval(store, articles, passages)
