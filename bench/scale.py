@@ -830,7 +830,7 @@ def section_search(args: argparse.Namespace, workdir: Path) -> list[dict[str, An
             f"adding a second source of {second['rows']:,} passages (text and vectors) to the "
             f"{big['chunks']:,}-passage store: written in {second['write_s']:.0f} s, indexes "
             f"brought up to date in {second['index_s']:.0f} s (the first build: keyword "
-            f"{big['build']['text_index_s']:.0f} s + vector {big['build']['vector_index_s']:.0f} "
+            f"{big['build'].get('text_index_s', 0):.0f} s + vector {big['build']['vector_index_s']:.0f} "
             f"s), peak RSS {second['peak'] / 2**30:.2f} GiB"
         )
     return out

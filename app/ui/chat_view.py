@@ -71,7 +71,7 @@ def checked_markdown(text: str, support: Sequence[Any]) -> str:
 def extract_html(quotes: Sequence[tuple[str, int, str]]) -> str:
     """The instant answer: "From your library" and its quoted sentences, each after its
     article's title, with a link to its passage."""
-    head = "<div style='color:#5f6b7a; font-size:11px'>FROM YOUR LIBRARY</div>"
+    head = "<span style='color:#5f6b7a; font-size:11px'>FROM YOUR LIBRARY</span><br>"
     if not quotes:
         return (
             head + "<i style='color:#6b7685'>No sentence of the passages answers this directly.</i>"
