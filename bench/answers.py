@@ -281,17 +281,6 @@ def checking_table(
     return rows, {"true": len(true), "off_topic": len(off_topic), "swapped": len(swapped)}
 
 
-def _quoted(extract: str, passages: list[Any]) -> list[Any]:
-    """The passages whose sentences the saved instant answer quotes."""
-    return [p for p in passages if any(s and s in extract for s in _sentences_of(p.text))]
-
-
-def _sentences_of(text: str) -> list[str]:
-    from ingest.chunking import sentence_spans
-
-    return [text[a:b] for a, b in sentence_spans(text) if b - a > 20]
-
-
 def save_records(path: Path, recs: list[AnswerRecord]) -> None:
     """What every question got (for reading the answers, and for --check-only)."""
     import dataclasses
@@ -369,6 +358,7 @@ def main() -> int:
         recs = load_records(args.check_only)
         from app.chat.checking import check_answer, check_sentence
         from app.chat.evidence import Evidence
+        from app.chat.extract import instant_answer
 
         claims = [
             check_sentence(c, Evidence(r.passages, embedder)).supported
@@ -383,11 +373,16 @@ def main() -> int:
         answerable_q = [q for q in articles if q.answerable][: len(recs)]
         a_recs = recs[: len(answerable_q)]
         p_recs = recs[len(answerable_q) : len(answerable_q) + len(passages)]
-        for r in a_recs + p_recs:  # the answer's citations as the current check leaves them
+        for r in recs:  # the instant answer and the citations as the current rules give them
             by_number = {p.number: p for p in r.passages}
-            checked = check_answer(r.answer, Evidence(r.passages, embedder))
+            evidence = Evidence(r.passages, embedder)
+            checked = check_answer(r.answer, evidence)
             r.cites = [by_number[n] for n in checked.citations if n in by_number]
-            r.extract_cites = _quoted(r.extract, r.passages)
+            quotes = instant_answer(r.question, evidence)
+            r.extract = " ".join(f"{q.title}: {q.text}" for q in quotes)
+            r.extract_cites = [by_number[q.number] for q in quotes]
+        quoted_none = sum(1 for r in recs[len(answerable_q) + len(p_recs) :] if r.extract)
+        print(f"questions the library cannot answer, instant answer quoted anyway: {quoted_none}")
         print(
             _table(
                 ["answers (checked again)", "cite anything", "cite the right source",
