@@ -26,7 +26,7 @@ from app.chat.citations import SourceRef, resolve, source_refs
 from app.chat.evidence import Evidence
 from app.chat.extract import Quote, instant_answer
 from app.chat.history import History, NewMessage
-from app.chat.prompt import BuiltPrompt, PromptBuilder, Turn
+from app.chat.prompt import BuiltPrompt, HeaderEcho, PromptBuilder, Turn
 from app.chat.retrieval import (
     Embedder,
     Passage,
@@ -270,15 +270,24 @@ class ChatSession:
         sentences = _SentenceStream(evidence)
         t_gen = time.perf_counter()
         t_first: float | None = None
-        for piece in self.model.stream(built.text, gen_params, cancel):
+        echo = HeaderEcho(built.passages)
+        for raw_piece in self.model.stream(built.text, gen_params, cancel):
             if t_first is None:
                 t_first = time.perf_counter()
-            pieces.append(piece)
-            yield Token(piece)
-            for index, checked, before in sentences.feed(piece):
-                yield Checked(index, checked, before)
+            piece = echo.feed(raw_piece)
+            if piece:
+                pieces.append(piece)
+                yield Token(piece)
+                for index, checked, before in sentences.feed(piece):
+                    yield Checked(index, checked, before)
             if cancel is not None and cancel.is_set():
                 break
+        rest = echo.flush()
+        if rest:
+            pieces.append(rest)
+            yield Token(rest)
+            for index, checked, before in sentences.feed(rest):
+                yield Checked(index, checked, before)
         t_end = time.perf_counter()
         raw = "".join(pieces)
         if cancel is not None and cancel.is_set():

@@ -107,3 +107,28 @@ def test_context_too_small_for_the_instructions_is_a_clear_error() -> None:
     model = FakeChatModel(context_length=64)
     with pytest.raises(PromptTooLongError, match="context"):
         PromptBuilder(model).build("What is lava?", [], answer_tokens=16)
+
+
+def test_header_echo_drops_only_whole_header_lines_in_any_chunking() -> None:
+    import random
+
+    from app.chat.prompt import HeaderEcho
+    from ingest.documents import Locator
+
+    loc = Locator("wiki", "Malaria", "Malaria", "", 1, 0, 0, 10)
+    p = Passage(1, "wiki:1:0", "Malaria is a disease.", loc, "Test Wiki")
+    rng = random.Random(3)
+    cases = {
+        "Malaria (Test Wiki)\nMalaria is a disease [1].": "Malaria is a disease [1].",
+        "[1] Malaria (Test Wiki)\nIt spreads.": "It spreads.",
+        "Malaria is spread by mosquitoes [1].": "Malaria is spread by mosquitoes [1].",
+        "Malaria\nA line.": "Malaria\nA line.",
+        "One.\nMalaria (Test Wiki)\nTwo.": "One.\nTwo.",
+        "Malaria (Test Wiki)": "",
+    }
+    for text, want in cases.items():
+        for _ in range(20):
+            echo = HeaderEcho([p])
+            cuts = sorted(rng.sample(range(1, len(text)), min(4, len(text) - 1)))
+            parts = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+            assert "".join(echo.feed(x) for x in parts) + echo.flush() == want, text

@@ -199,3 +199,20 @@ def test_k_from_settings_limits_the_passages(retriever) -> None:
         ChatSession(FakeChatModel(), retriever, settings=settings), "honey bee honey"
     )
     assert len(events[0].passages) == 1
+
+
+def test_a_copied_source_header_line_is_left_out_of_the_answer(retriever) -> None:
+    import re
+
+    def echo_first_source(prompt: str) -> str:
+        header = re.search(r"^\[1\] (.+)$", prompt, re.M)
+        assert header is not None
+        return f"{header.group(1)}\nForagers perform the waggle dance [1]."
+
+    model = FakeChatModel([echo_first_source])
+    events = events_of(ChatSession(model, retriever), "How do honey bee foragers communicate?")
+    shown = "".join(e.text for e in events if isinstance(e, Token))
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert shown.startswith("Foragers perform the waggle dance")
+    assert done.answer.startswith("Foragers perform the waggle dance")
