@@ -69,18 +69,13 @@ VISIBLE_STAGES = ("keyword", "embedding", "ready")
 # vectors a hybrid search (vector + BM25 + chunk lookup) stops feeling instant, so the IVF index
 # is built from there on. Measured with the script in bench/ingest.py (`--vector-search`).
 VECTOR_INDEX_THRESHOLD = 50_000
-# Query settings for the IVF_PQ index: probe an eighth of the partitions (at least 20) and
-# re-rank 20x the candidates with the exact vectors. PQ distances are what limit recall, not the
-# probes: on the test's 12k noisy clustered vectors (tests/unit/ingest/test_store.py checks
-# recall@10 >= 0.95) a 10x re-rank gave 0.95-0.99 from one index build to the next (Lance's
-# k-means is not seeded), 20x gave 1.0 on every build, and probing all partitions instead of 20
-# changed nothing. The cost: about 1.5 ms more per query (5-6 -> 7 ms at 12k vectors, top 10,
-# measured on the busy 2-core development machine), small beside a hybrid search's total.
-VECTOR_REFINE_FACTOR = 20
-# The exact re-rank reads this many stored vectors whatever the limit (20x the top 10): a
-# hybrid search asks for 40 candidates, and 20x those (800 random reads) cost it ~50 ms at
-# 100 k vectors for no better top 10.
-VECTOR_REFINE_ROWS = 10 * VECTOR_REFINE_FACTOR
+# Query settings for the IVF_PQ index: probe a sixteenth of the partitions (at least 20) and
+# re-rank VECTOR_REFINE_ROWS candidates with the exact vectors, whatever the limit. PQ distances
+# are what limit recall, not the probes: on the unit test's 12k noisy clustered vectors a 100-row
+# re-rank gave 0.95-0.99 from one build to the next and 200 gave 1.0; at 10 M vectors (1,024
+# partitions, bench/scale.py, 20 queries) recall@10 was 0.795 with 200 and 0.975 with 800, at
+# 64, 128 or 256 probes alike (p50 59-95 ms on the busy 2-core machine either way).
+VECTOR_REFINE_ROWS = 800
 # Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
 # and the share of the query's content words the passage holds (with its title and section).
 # Weights chosen on bench/answers.py's question sets — hit@1 / hit@5 there: articles 0.96 /
@@ -735,7 +730,7 @@ class LibraryStore:
 
     def _nprobes(self) -> int:
         partitions = int(self.meta().get("vector_index_partitions", "0"))
-        return max(20, partitions // 8)
+        return max(20, partitions // 16)  # 64 of 1,024: more probes gave no recall at 10 M
 
     # --------------------------------------------------------------------------- search
 
