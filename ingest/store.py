@@ -69,12 +69,13 @@ VISIBLE_STAGES = ("keyword", "embedding", "ready")
 # vectors a hybrid search (vector + BM25 + chunk lookup) stops feeling instant, so the IVF index
 # is built from there on. Measured with the script in bench/ingest.py (`--vector-search`).
 VECTOR_INDEX_THRESHOLD = 50_000
-# Query settings for the IVF_PQ index: probe a sixteenth of the partitions (at least 20) and
+# Query settings for the IVF_PQ index: probe an eighth of the partitions (at least 20) and
 # re-rank VECTOR_REFINE_ROWS candidates with the exact vectors, whatever the limit. PQ distances
 # are what limit recall, not the probes: on the unit test's 12k noisy clustered vectors a 100-row
 # re-rank gave 0.95-0.99 from one build to the next and 200 gave 1.0; at 10 M vectors (1,024
 # partitions, bench/scale.py, 20 queries) recall@10 was 0.795 with 200 and 0.975 with 800, at
-# 64, 128 or 256 probes alike (p50 59-95 ms on the busy 2-core machine either way).
+# 64, 128 or 256 probes alike (p50 59-95 ms on the busy 2-core machine either way); at 100 k
+# vectors a sixteenth (20 probes) gave 0.94 where an eighth (39) gave 0.967.
 VECTOR_REFINE_ROWS = 800
 # Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
 # and the share of the query's content words the passage holds (with its title and section).
@@ -730,7 +731,7 @@ class LibraryStore:
 
     def _nprobes(self) -> int:
         partitions = int(self.meta().get("vector_index_partitions", "0"))
-        return max(20, partitions // 16)  # 64 of 1,024: more probes gave no recall at 10 M
+        return max(20, partitions // 8)
 
     # --------------------------------------------------------------------------- search
 
