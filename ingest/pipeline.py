@@ -39,7 +39,14 @@ from ingest.errors import IngestError, SourceError
 from ingest.events import ProgressEvent, SourceResult
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.readers.zim import ReadingOrder, ZimReader
-from ingest.store import CHUNK_COLUMNS, LibraryStore, SourceRecord, chunks_schema, source_id_for
+from ingest.store import (
+    CHUNK_COLUMNS,
+    LibraryStore,
+    SourceRecord,
+    chunks_schema,
+    document_slices,
+    source_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -726,7 +733,7 @@ class _IngestRun:
             job.spilled_from = int(table.column("ordinal")[0].as_py())
             return
         _start_embed_clock(job)
-        slices = list(_document_slices(table, EMBED_FEED_ROWS))
+        slices = list(document_slices(table, EMBED_FEED_ROWS))
         for i, part in enumerate(slices):
             # every chunk of documents below the next slice's first is in this slice or before
             end = end_ordinal if i == len(slices) - 1 else int(slices[i + 1]["ordinal"][0].as_py())
@@ -885,18 +892,6 @@ def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator
         yield ProgressEvent(
             path, title, "indexing", work.done, work.total, rate, eta, work.unit, work.what
         )
-
-
-def _document_slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
-    """`table` (sorted by ordinal) in slices of about `rows` rows that end at document ends."""
-    ordinals = table.column("ordinal").to_numpy()
-    start = 0
-    while start < table.num_rows:
-        end = min(start + rows, table.num_rows)
-        while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
-            end += 1
-        yield table.slice(start, end - start)
-        start = end
 
 
 def _last_ordinal(tables: list[pa.Table]) -> int:

@@ -578,15 +578,7 @@ class LibraryStore:
             if table.num_rows == 0:
                 continue
             table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
-            ordinals = table.column("ordinal").to_numpy()
-            start = 0
-            while start < table.num_rows:
-                end = min(start + batch_rows, table.num_rows)
-                # extend to the end of the document the batch stops in
-                while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
-                    end += 1
-                yield table.slice(start, end - start)
-                start = end
+            yield from document_slices(table, batch_rows)
 
     def table_snapshot(self) -> tuple[pa.Table, pa.Table | None]:
         """The chunks and vectors tables sorted by chunk_id (for tests and checks)."""
@@ -999,6 +991,18 @@ class LibraryStore:
 # comparison, not the training, is the build's cost, so partitions stop growing there (at 50 M
 # vectors a query then scans its probes' ~50,000 codes each, still milliseconds).
 MAX_PARTITIONS = 1024
+
+
+def document_slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    """`table` (sorted by ordinal) in slices of about `rows` rows that end at document ends."""
+    ordinals = table.column("ordinal").to_numpy()
+    start = 0
+    while start < table.num_rows:
+        end = min(start + rows, table.num_rows)
+        while end < table.num_rows and ordinals[end] == ordinals[end - 1]:
+            end += 1  # extend to the end of the document the slice stops in
+        yield table.slice(start, end - start)
+        start = end
 
 
 def _id_indexes(
