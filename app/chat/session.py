@@ -271,23 +271,22 @@ class ChatSession:
         t_gen = time.perf_counter()
         t_first: float | None = None
         echo = HeaderEcho(built.passages)
-        for raw_piece in self.model.stream(built.text, gen_params, cancel):
-            if t_first is None:
-                t_first = time.perf_counter()
-            piece = echo.feed(raw_piece)
+
+        def shown(piece: str) -> Iterator[ChatEvent]:
+            """A piece of the answer as the reader gets it, and the sentences it completes."""
             if piece:
                 pieces.append(piece)
                 yield Token(piece)
                 for index, checked, before in sentences.feed(piece):
                     yield Checked(index, checked, before)
+
+        for raw_piece in self.model.stream(built.text, gen_params, cancel):
+            if t_first is None:
+                t_first = time.perf_counter()
+            yield from shown(echo.feed(raw_piece))
             if cancel is not None and cancel.is_set():
                 break
-        rest = echo.flush()
-        if rest:
-            pieces.append(rest)
-            yield Token(rest)
-            for index, checked, before in sentences.feed(rest):
-                yield Checked(index, checked, before)
+        yield from shown(echo.flush())
         t_end = time.perf_counter()
         raw = "".join(pieces)
         if cancel is not None and cancel.is_set():
