@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,19 +135,30 @@ def test_resume_after_a_crash_gives_the_uninterrupted_table(
     assert snapshot(lib) == reference
 
 
+def _ingest_cancelled_when(
+    source: Path, lib: Path, when: Callable[[ProgressEvent], bool]
+) -> list[object]:
+    """The events of a one-worker ingest of `source` whose cancel is set at the first progress
+    event `when` accepts (the generator then runs to its end)."""
+    cancel = threading.Event()
+    events: list[object] = []
+    for ev in ingest_paths(
+        [source], lib, embedder_factory=HashingEmbedder(), cancel=cancel, workers=1
+    ):
+        events.append(ev)
+        if isinstance(ev, ProgressEvent) and when(ev):
+            cancel.set()
+    return events
+
+
 def test_cancel_stops_at_a_batch_and_the_next_run_finishes(
     corpus: Path, tmp_path: Path, reference, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(pipeline, "PROGRESS_INTERVAL", 0.0)  # an event after every batch
     lib = tmp_path / "lib"
-    cancel = threading.Event()
-    events = []
-    for ev in ingest_paths(
-        [corpus / "wiki.zim"], lib, embedder_factory=HashingEmbedder(), cancel=cancel, workers=1
-    ):
-        events.append(ev)
-        if isinstance(ev, ProgressEvent) and ev.stage == "reading" and ev.done > 14:
-            cancel.set()
+    events = _ingest_cancelled_when(
+        corpus / "wiki.zim", lib, lambda ev: ev.stage == "reading" and ev.done > 14
+    )
     assert results(events)["wiki.zim"].status == "cancelled"
     rec = LibraryStore(lib).find_source("wiki.zim")
     assert rec is not None and rec.stage == "reading" and 0 < rec.read_ordinal < 63
@@ -250,14 +262,10 @@ def test_the_index_step_reports_progress_and_a_cancel_there_resumes(
     corpus: Path, tmp_path: Path, reference
 ) -> None:  # type: ignore[no-untyped-def]
     lib = tmp_path / "lib"
-    cancel = threading.Event()
-    events = []
-    for ev in ingest_paths(
-        [corpus / "wiki.zim"], lib, embedder_factory=HashingEmbedder(), cancel=cancel, workers=1
-    ):
-        events.append(ev)
-        if isinstance(ev, ProgressEvent) and ev.stage == "indexing" and ev.step:
-            cancel.set()  # during the keyword index of the ZIM: every row is written
+    # cancelled during the keyword index of the ZIM: every row is written
+    events = _ingest_cancelled_when(
+        corpus / "wiki.zim", lib, lambda ev: ev.stage == "indexing" and bool(ev.step)
+    )
     steps = [e for e in events if isinstance(e, ProgressEvent) and e.stage == "indexing"]
     assert steps and steps[0].step == "keyword index" and steps[0].unit == "passages"
     assert results(events)["wiki.zim"].status == "cancelled"
