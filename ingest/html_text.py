@@ -46,6 +46,34 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 _NOINDEX = re.compile(r"<!--htdig_noindex-->.*?<!--/htdig_noindex-->", re.DOTALL)
 
 
+# Elements HTML knows as empty: `<br/>` and `<br>` mean the same there.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+     "source", "track", "wbr", "basefont", "bgsound", "frame", "keygen"}
+)  # fmt: skip
+# `<name attr="…" …/>`: an XML empty element (attribute values may hold "/" or ">").
+_EMPTY_ELEMENT = re.compile(
+    r"""<([A-Za-z][A-Za-z0-9:_.-]*)((?:\s+[^\s<>/="']+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*)\s*/>"""
+)
+
+
+def xhtml_to_html(markup: str) -> str:
+    """XHTML as an HTML parser must see it: every empty element written `<x/>` closed at once.
+
+    An HTML parser ignores the slash, so a valid XHTML `<title/>`, `<script src="a.js"/>` or
+    `<iframe/>` would open an element that swallows the rest of the page as its raw text, and
+    `<a id="p1"/>` would make the rest of it a link.
+    """
+    if "/>" not in markup:
+        return markup
+
+    def close(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return m.group(0) if name.lower() in _VOID else f"<{name}{m.group(2)}></{name}>"
+
+    return _EMPTY_ELEMENT.sub(close, markup)
+
+
 def _clean(text: str) -> str:
     return " ".join(text.split())
 

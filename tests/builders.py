@@ -300,3 +300,64 @@ def topic_library(
     make_zim(folder / "wiki.zim", arts, cluster_size=cluster_size)
     make_epub(folder / "book.epub", sample.chapters)
     return folder
+
+
+def raw_epub(
+    path: Path,
+    chapters: Sequence[tuple[str, str]],
+    *,
+    toc: Sequence[tuple[str, str]] | None = None,
+    media_type: str = "application/xhtml+xml",
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """An EPUB 3 written byte for byte: (file name, XHTML) chapters in spine order, a nav of
+    (href, title) links (default: one per chapter) and `extra` members. Unlike `make_epub`,
+    nothing rewrites the chapters' markup, so hostile markup reaches the reader as written."""
+    import zipfile
+
+    links = toc if toc is not None else [(name, f"Chapter {i + 1}") for i, (name, _) in
+                                         enumerate(chapters)]  # fmt: skip
+    items = "".join(
+        f'<item id="c{i}" href="{name}" media-type="{media_type}"/>'
+        for i, (name, _) in enumerate(chapters)
+    )
+    spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters)))
+    opf = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">raw</dc:identifier>'
+        "<dc:title>Raw Book</dc:title><dc:language>en</dc:language></metadata>"
+        f'<manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" '
+        f'properties="nav"/>{items}</manifest><spine>{spine}</spine></package>'
+    )
+    nav = (
+        '<?xml version="1.0" encoding="UTF-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
+        'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>Contents</title></head><body>'
+        '<nav epub:type="toc"><ol>'
+        + "".join(f'<li><a href="{href}">{title}</a></li>' for href, title in links)
+        + "</ol></nav></body></html>"
+    )
+    container = (
+        '<?xml version="1.0"?><container version="1.0" '
+        'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+        '<rootfile full-path="content.opf" media-type="application/oebps-package+xml"/>'
+        "</rootfiles></container>"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        z.writestr("META-INF/container.xml", container, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("content.opf", opf, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("nav.xhtml", nav, compress_type=zipfile.ZIP_DEFLATED)
+        for name, xhtml in chapters:
+            z.writestr(name, xhtml, compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in (extra or {}).items():
+            z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def xhtml_page(body: str, head: str = "<title>Page</title>") -> str:
+    """A chapter as an EPUB holds it: XML declaration, XHTML namespace, `head` and `body`."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+        f"<head>{head}</head><body>{body}</body></html>"
+    )

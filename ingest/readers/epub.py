@@ -24,8 +24,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ingest.documents import Document, SourceInfo
 from ingest.errors import SourceError
-from ingest.html_text import html_to_text
+from ingest.html_text import html_to_text, xhtml_to_html
 from ingest.readers import Resource
+from ingest.readers.bounded_zip import BoundedZip, InflateLimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,15 @@ _PG_END = re.compile(
 )
 _PG_LICENCE_TITLE = re.compile(r"project gutenberg", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+# Markup that is never text, then any tag: what is left is roughly the text a reader sees.
+_NOT_TEXT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
+                       re.DOTALL | re.IGNORECASE)  # fmt: skip
+_TAG = re.compile(r"<[^>]*>")
+_RAW_TEXT = "script, style, title, textarea, iframe, noscript, xmp, noembed, noframes"
+_ANCHOR_ATTR = re.compile(r"""\b(id|name)\s*=\s*["']([^"']*)["']""")
+# A chapter whose parsed text is under this share of its markup's text lost some to the parser.
+_UNREAD_SHARE = 0.5
+_UNREAD_MIN = 500  # characters: a smaller gap is not worth a warning
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 
 
@@ -86,6 +96,18 @@ def _decode(raw: bytes) -> str:
         except LookupError:
             pass
     return raw.decode("utf-8", "replace")
+
+
+def _anchor_positions(html: str) -> dict[str, int]:
+    """Where each id or name first appears: the offset of the tag that carries it. One pass
+    over the file, whatever the number of table-of-contents entries pointing into it."""
+    positions: dict[str, int] = {}
+    for tag in _TAG.finditer(html):
+        if "id" not in tag.group() and "name" not in tag.group():
+            continue
+        for attr in _ANCHOR_ATTR.finditer(tag.group()):
+            positions.setdefault(attr.group(2), tag.start())
+    return positions
 
 
 def _has_text(html: str) -> bool:
@@ -126,6 +148,7 @@ class EpubReader:
                 self.path, "not an EPUB book (the file is not a ZIP archive)"
             ) from exc
         self._names = set(self._zip.namelist())
+        self._bounded = BoundedZip(self._zip)
         try:
             self._read_package()
             self._check_encryption()
@@ -134,6 +157,9 @@ class EpubReader:
         except SourceError:
             self._zip.close()
             raise
+        except InflateLimitExceeded as exc:
+            self._zip.close()
+            raise SourceError(self.path, str(exc)) from exc
         except (ET.ParseError, zipfile.BadZipFile, zlib.error, OSError, KeyError) as exc:
             self._zip.close()
             raise SourceError(self.path, f"damaged EPUB ({exc})") from exc
@@ -147,7 +173,7 @@ class EpubReader:
     # -- package --------------------------------------------------------------------------
 
     def _read_member(self, name: str) -> bytes:
-        return self._zip.read(name)
+        return self._bounded.read(name)
 
     def _read_package(self) -> None:
         opf_path = ""
@@ -232,7 +258,7 @@ class EpubReader:
         return [e for e in entries if e.title and not _PG_LICENCE_TITLE.search(e.title)]
 
     def _read_nav(self, nav_path: str) -> list[_TocEntry]:
-        html = self._read_member(nav_path).decode("utf-8", "replace")
+        html = xhtml_to_html(_decode(self._read_member(nav_path)))
         tree = LexborHTMLParser(html)
         navs = tree.css("nav")
         toc = next(
@@ -275,12 +301,16 @@ class EpubReader:
         except (zipfile.BadZipFile, zlib.error, OSError) as exc:
             log.warning("%s: chapter %s is damaged (%s); skipped", self.path.name, path, exc)
             return None
-        return _decode(raw)
+        html = _decode(raw)
+        if self._types.get(path) != "text/html" or html.lstrip().startswith("<?xml"):
+            html = xhtml_to_html(html)
+        return html
 
     def _strip_boilerplate(self, html: str, path: str) -> tuple[str, bool]:
         """The chapter without Gutenberg's header/footer or the nav list; True once the book's
         END marker has been passed (what follows is licence)."""
         tree = LexborHTMLParser(html)
+        self._warn_unread(path, html, tree)
         removed = False
         for node in tree.css(_PG_MARKUP):
             node.decompose()
@@ -300,6 +330,27 @@ class EpubReader:
             html = html[: end.start()] + "</body></html>"
             ended = True
         return html, ended
+
+    def _warn_unread(self, path: str, html: str, tree: LexborHTMLParser) -> None:
+        """Warn when the parser reads far less text than the markup holds (markup it cannot
+        make sense of swallows what follows: the chapter would lose it without a word)."""
+        body = tree.body
+        if body is None:
+            return
+
+        def size(text: str) -> int:
+            return len("".join(text.split()))
+
+        # what the parser read as raw text (a script's code) is not text a reader sees
+        raw = sum(size(node.text(deep=True)) for node in body.css(_RAW_TEXT))
+        parsed = size(body.text(deep=True)) - raw
+        written = size(_TAG.sub(" ", _NOT_TEXT.sub(" ", html)))
+        if written - parsed >= _UNREAD_MIN and parsed < _UNREAD_SHARE * written:
+            log.warning(
+                "%s: chapter %s: only %d of its %d characters of text could be read "
+                "(damaged or unusual markup)",
+                self.path.name, path, parsed, written,
+            )  # fmt: skip
 
     def _build_documents(self) -> list[Document]:
         toc_by_file: dict[str, list[_TocEntry]] = {}
@@ -333,16 +384,15 @@ class EpubReader:
         """
         cuts: list[tuple[int, str, str]] = []
         seen: set[int] = set()
+        targets = _anchor_positions(html) if any(e.anchor for e in entries) else {}
         for entry in entries:
             if not entry.anchor:
                 position = 0
             else:
-                match = re.search(
-                    r"""<[^<>]*\b(?:id|name)\s*=\s*["']""" + re.escape(entry.anchor) + "[\"']", html
-                )
-                if not match:
+                found = targets.get(entry.anchor)
+                if found is None:
                     continue
-                position = match.start()
+                position = found
             if position in seen:
                 continue
             seen.add(position)
@@ -394,7 +444,7 @@ class EpubReader:
                 return None
         try:
             content = self._read_member(name)
-        except (zipfile.BadZipFile, zlib.error, OSError):
+        except (zipfile.BadZipFile, zlib.error, OSError, InflateLimitExceeded):
             return None
         media = self._types.get(name) or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return Resource(path=name, mimetype=media, content=content)

@@ -1,0 +1,153 @@
+"""Hostile EPUBs: markup that used to swallow chapters, zip bombs, huge tables of contents."""
+
+from __future__ import annotations
+
+import logging
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import SourceError
+from ingest.readers import bounded_zip
+from ingest.readers.epub import EpubReader
+from tests.builders import raw_epub, xhtml_page
+
+WORDS = "The lighthouse keeper counted {n} ships passing the northern reef before dawn."
+
+
+def _para(n: int) -> str:
+    return f"<p>{WORDS.format(n=n)}</p>"
+
+
+def _texts(path: Path) -> str:
+    with EpubReader(path) as book:
+        return " ".join(doc.html for doc in book.documents())
+
+
+@pytest.mark.parametrize(
+    "head, inline",
+    [
+        ("<title/>", ""),
+        ('<title>T</title><script src="x.js"/>', ""),
+        ("<title>T</title><style/>", ""),
+        ("<title>T</title>", '<iframe src="map.html"/>'),
+        ("<title>T</title>", '<textarea name="notes"/>'),
+        ("<title>T</title>", '<a id="note1"/>'),
+    ],
+)
+def test_self_closing_xhtml_tags_lose_no_chapter(tmp_path: Path, head: str, inline: str) -> None:
+    """Valid XHTML empty elements used to open an element that swallowed the rest of the page:
+    a 4-chapter book gave 2 passages, a 1-chapter book "has no readable text"."""
+    chapters = [
+        (f"ch{i}.xhtml", xhtml_page(f"<h1>Part {i}</h1>{_para(i)}{inline}{_para(i + 100)}", head))
+        for i in range(4)
+    ]
+    from ingest.html_text import html_to_text
+
+    with EpubReader(raw_epub(tmp_path / "book.epub", chapters)) as book:
+        docs = list(book.documents())
+    assert len(docs) == 4
+    text = " ".join(html_to_text(d.html, d.title).text for d in docs)
+    for i in range(4):
+        assert WORDS.format(n=i) in text and WORDS.format(n=i + 100) in text
+    one = raw_epub(tmp_path / "one.epub", chapters[:1])
+    assert WORDS.format(n=100) in _texts(one)
+
+
+def test_a_chapter_whose_markup_hides_most_of_its_text_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Served as text/html (no XHTML rules), `<script src=…/>` still swallows what follows:
+    the chapter is kept, and the log says how much of it could not be read."""
+    body = _para(0) + '<script src="x.js"/>' + "".join(_para(i) for i in range(1, 40))
+    path = raw_epub(
+        tmp_path / "html.epub",
+        [("a.html", f"<html><head><title>A</title></head><body>{body}</body></html>")],
+        media_type="text/html",
+    )
+    with caplog.at_level(logging.WARNING):
+        EpubReader(path).close()
+    warned = [r.getMessage() for r in caplog.records if "could be read" in r.getMessage()]
+    assert len(warned) == 1 and "a.html" in warned[0] and "html.epub" in warned[0]
+
+
+def test_an_ordinary_chapter_is_not_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = "<h1>One</h1>" + "".join(_para(i) for i in range(40)) + "<ul><li>a list</li></ul>"
+    path = raw_epub(tmp_path / "ok.epub", [("ok.xhtml", xhtml_page(body))])
+    with caplog.at_level(logging.WARNING):
+        EpubReader(path).close()
+    assert not [r for r in caplog.records if "could be read" in r.getMessage()]
+
+
+def _bomb(path: Path, inflated: int) -> Path:
+    """A book whose one chapter inflates to `inflated` bytes of spaces (deflate: ~1,000:1)."""
+    raw_epub(path, [("small.xhtml", xhtml_page(_para(1)))])
+    page = xhtml_page("<p>" + " " * inflated + "</p>")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("bomb.xhtml", page, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    # list the bomb in the spine, as a hostile book would
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    opf = members["content.opf"].decode()
+    opf = opf.replace(
+        "</manifest>",
+        '<item id="b" href="bomb.xhtml" media-type="application/xhtml+xml"/></manifest>',
+    ).replace("</spine>", '<itemref idref="b"/></spine>')
+    members["content.opf"] = opf.encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            kind = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            z.writestr(name, data, compress_type=kind, compresslevel=9)
+    return path
+
+
+def test_a_zip_bomb_is_refused_by_its_ratio_without_inflating_it(tmp_path: Path) -> None:
+    """200 MB of spaces in ~200 KB: refused once it passes the ratio cap, memory stays small."""
+    path = _bomb(tmp_path / "bomb.epub", 200 << 20)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError) as err:
+            EpubReader(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "compressed data expands" in err.value.reason and "refused" in err.value.reason
+    assert "bomb.epub" in str(err.value)
+    with zipfile.ZipFile(path) as z:
+        compressed = z.getinfo("bomb.xhtml").compress_size
+    inflated_at_most = max(bounded_zip.RATIO_FLOOR, bounded_zip.RATIO_LIMIT * compressed)
+    assert inflated_at_most < 50 << 20  # a quarter of the bomb
+    assert peak < inflated_at_most + (8 << 20)
+
+
+def test_the_absolute_cap_refuses_a_book_that_inflates_too_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caps scaled down (LIBRARIAN_INFLATE_LIMIT): a 3 MB chapter in a 2 MB-capped book."""
+    monkeypatch.setenv(bounded_zip.LIMIT_ENV, str(2 << 20))
+    monkeypatch.setattr(bounded_zip, "RATIO_LIMIT", 10**9)  # the absolute cap alone
+    with pytest.raises(SourceError) as err:
+        EpubReader(_bomb(tmp_path / "big.epub", 3 << 20))
+    assert "expands to more than 2 MB" in err.value.reason
+    monkeypatch.setenv(bounded_zip.LIMIT_ENV, str(8 << 20))
+    with EpubReader(tmp_path / "big.epub") as book:  # within the cap: read as usual
+        assert len(list(book.documents())) == 1  # the spaces-only chapter has no text
+
+
+def test_a_huge_table_of_contents_into_one_chapter_is_split_in_one_pass(tmp_path: Path) -> None:
+    """20,000 nav entries into one file used to cost a search of the whole file per entry
+    (10,000 took 103 s, 100,000 never finished); every entry becomes its section."""
+    n = 20_000
+    body = "".join(f'<h2 id="s{i}">Entry {i}</h2>{_para(i)}' for i in range(n))
+    toc = [(f"all.xhtml#s{i}", f"Entry {i}") for i in range(n)]
+    path = raw_epub(tmp_path / "dictionary.epub", [("all.xhtml", xhtml_page(body))], toc=toc)
+    with EpubReader(path) as book:
+        docs = list(book.documents())
+    assert len(docs) == n
+    assert [d.title for d in docs[:3]] == ["Entry 0", "Entry 1", "Entry 2"]
+    assert docs[-1].doc_id == f"all.xhtml#s{n - 1}" and WORDS.format(n=n - 1) in docs[-1].html
