@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command is None:
         return gui_main()
-    return int(args.func(args) or 0)
+    from ingest.cli import run_command
+
+    return run_command(args)
 
 
 def gui_main(files: Sequence[str] = ()) -> int:

@@ -7,7 +7,7 @@ LIBRARIAN_HOME is set to a temporary folder; nothing touches the user's library.
 The ratio pipeline/raw is the pipeline's overhead: reading, cleaning, chunking, writing and
 indexing all run beside the embedder, so on a CPU the ratio should stay near 1 (aim >= 0.9).
 `--vector-search` also measures exact vector search latency against the number of vectors and
-the recall@10 of the IVF_PQ index with the store's query settings (the figures behind
+the recall@10 of the IVF vector index with the store's query settings (the figures behind
 ingest.store.VECTOR_INDEX_THRESHOLD).
 """
 
@@ -115,7 +115,7 @@ def measure_ingest(zim: Path, workers: int | None) -> dict[str, float]:
 
 
 def measure_vector_search(sizes: list[int]) -> None:
-    """Exact search latency against size; IVF_PQ recall@10 with the store's settings at 50k."""
+    """Exact search latency against size; the vector index's recall@10 at 50k (store settings)."""
     import numpy as np
     import pyarrow as pa
 
@@ -190,7 +190,7 @@ def measure_vector_search(sizes: list[int]) -> None:
         times.append(time.perf_counter() - t0)
         recalls.append(len(got & exact) / 10)
     print(
-        f"  IVF_PQ over {total:,} vectors: built in {build_s:.1f} s, "
+        f"  {store_module.VECTOR_INDEX_KIND} over {total:,} vectors: built in {build_s:.1f} s, "
         f"recall@10 {np.mean(recalls):.3f}, {np.median(times) * 1000:.1f} ms median"
     )
 

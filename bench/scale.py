@@ -526,7 +526,9 @@ def keyword_queries(n: int, seed: int = 3) -> list[str]:
 
 
 def _child_search(library: str, workdir: str, queries: int) -> None:
-    """In a child: keyword, vector (with recall@10 against exact search) and hybrid latency."""
+    """In a child: keyword, vector (with recall@10 against exact search) and hybrid latency,
+    keyword and hybrid at the depth a chat question asks for."""
+    from app.chat.retrieval import RetrievalConfig
     from ingest.embedding import default_embedder
     from ingest.store import LibraryStore
 
@@ -551,12 +553,14 @@ def _child_search(library: str, workdir: str, queries: int) -> None:
     store = LibraryStore(library, fixed)  # type: ignore[arg-type]
     texts = keyword_queries(queries)
     qvecs = shape.queries(queries)
+    chat = RetrievalConfig()
+    depth = chat.fetch(chat.passages)  # the chunks a chat question asks the store for
     for q in texts[:3]:  # open indexes, page in files
-        store.search(q, k=40, mode="keyword")
+        store.search(q, k=depth, mode="keyword")
     kw = []
     for q in texts:
         t0 = time.perf_counter()
-        store.search(q, k=40, mode="keyword")
+        store.search(q, k=depth, mode="keyword")
         kw.append(time.perf_counter() - t0)
     total = store.chunk_count()
     exact = _exact_top(shape, qvecs, total, 10)
@@ -575,7 +579,7 @@ def _child_search(library: str, workdir: str, queries: int) -> None:
     for i, q in enumerate(texts):
         fixed.vector = qvecs[i]
         t0 = time.perf_counter()
-        store.search(q, k=40, mode="hybrid")
+        store.search(q, k=depth, mode="hybrid")
         hyb.append(time.perf_counter() - t0)
     print(
         json.dumps(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ingest.errors import IngestError
+from ingest.events import damaged_words
+from ingest.file_names import shown
 from ingest.locations import default_library
 
 log = logging.getLogger(__name__)
@@ -186,7 +190,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
     for r in records:
         state = r.stage if r.stage != "failed" else f"failed: {r.error}"
         print(f"{r.source_id}  {r.kind:<4}  {r.chunks:>8,} passages  {state:<9}  {r.title}")
-        print(f"{'':14}{r.path}")
+        print(f"{'':14}{shown(r.path)}")
+        if r.damaged:
+            print(f"{'':14}{damaged_words(r.damaged, r.path)} skipped, e.g. {r.damaged_list[0]}")
     return 0
 
 
@@ -277,4 +283,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command as a terminal user expects: a file name the terminal cannot show is
+    escaped instead of ending the run, and output cut short by a closed pipe (`| head`) ends
+    the command quietly."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at nowhere so that fails no more.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # what a program killed by SIGPIPE returns
+    return code

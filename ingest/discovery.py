@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+NOT_A_SOURCE = "not a ZIM or EPUB file"
 _SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
 
 
@@ -32,7 +34,13 @@ def classify(path: Path) -> str | None:
         if match["suffix"].lower() == "aa":
             return None
         return f"second part of split archive {match['base']}aa"
-    return "not a ZIM or EPUB file"
+    return NOT_A_SOURCE
+
+
+def not_a_source(reason: str) -> bool:
+    """Whether a skip reason says the file is simply not a source (a .txt beside the books, the
+    later part of a split archive); the other reasons are sources that could not be reached."""
+    return reason == NOT_A_SOURCE or reason.startswith("second part of split archive")
 
 
 def discover(paths: Iterable[Path | str]) -> DiscoveryResult:
@@ -45,7 +53,12 @@ def discover(paths: Iterable[Path | str]) -> DiscoveryResult:
     files: set[Path] = set()
     skipped: dict[Path, str] = {}
     for raw in paths:
-        path = Path(raw).expanduser().resolve()
+        named = Path(raw).expanduser().absolute()
+        link = _link_problem(named)
+        if link:
+            skipped[named] = link
+            continue
+        path = named.resolve()
         try:
             is_dir = path.is_dir()
             exists = is_dir or path.exists()
@@ -75,10 +88,32 @@ def _walk(folder: Path, files: set[Path], skipped: dict[Path, str]) -> None:
             _add_file(Path(dirpath) / name, files, skipped, named=False)
 
 
+def _link_problem(path: Path) -> str:
+    """Why a symbolic link (or a path through one) leads nowhere; "" when it is fine or no link."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11-3.12 raise this for a loop
+        return "symbolic link loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return f"broken symbolic link (its target {target} does not exist)"
+        return ""  # a missing or unreadable path: said where it is looked at
+    return ""
+
+
 def _add_file(path: Path, files: set[Path], skipped: dict[Path, str], *, named: bool) -> None:
     reason = classify(path)
     if reason is None:
-        if not os.access(path, os.R_OK):
+        link = _link_problem(path) if path.is_symlink() else ""
+        if link:
+            skipped[path] = link
+        elif not os.access(path, os.R_OK):
             skipped[path] = "permission denied"
         elif not path.is_file():
             skipped[path] = "not a regular file"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.file_names import shown
+
 
 class IngestError(Exception):
     """Base of every error the library core shows to a user."""
@@ -15,7 +17,7 @@ class SourceError(IngestError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path.name}: {reason}")
+        super().__init__(f"{shown(self.path.name)}: {reason}")
 
 
 class UnsupportedFile(SourceError):

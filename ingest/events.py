@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ingest.file_names import shown
+
 ResultStatus = Literal["added", "already", "failed", "skipped", "cancelled"]
 Stage = Literal["reading", "embedding", "indexing"]
 
@@ -40,16 +42,24 @@ class SourceResult:
     title: str = ""
     chunks: int = 0
     resumed: bool = False
+    damaged: int = 0  # documents skipped because their data is damaged
 
     @property
     def line(self) -> str:
         """One line fit to show a user."""
-        name = Path(self.path).name
+        name = shown(Path(self.path).name)
         if self.status == "added":
             how = "resumed and finished" if self.resumed else "added"
-            return f"{name}: {how} ({self.chunks} passage{'' if self.chunks == 1 else 's'})"
+            lost = f"; {damaged_words(self.damaged, self.path)} skipped" if self.damaged else ""
+            return f"{name}: {how} ({self.chunks} passage{'' if self.chunks == 1 else 's'}{lost})"
         if self.status == "already":
             return f"{name}: already in library"
         if self.status == "cancelled":
             return f"{name}: stopped; run ingest again to resume"
         return f"{name}: {self.reason}"
+
+
+def damaged_words(count: int, path: str) -> str:
+    """ "3 damaged articles" (a ZIM) or "1 damaged chapter" (a book)."""
+    what = "article" if ".zim" in Path(path).suffix.lower() else "chapter"
+    return f"{count:,} damaged {what}{'' if count == 1 else 's'}"

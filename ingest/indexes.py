@@ -381,18 +381,14 @@ class Step:
             self.updates.put(int(p.completed))
 
 
-# Training of the vector index, in numpy. Lance's own training took 146 s for 100,000 clustered
-# 384-d vectors (316 partitions, 48 PQ sub-vectors) on the busy 2-core development machine, ~130
-# s of it the PQ codebook; given centroids and a codebook the build took 12-16 s (assigning and
-# encoding every vector: Lance's part). At 10 M vectors its training would take hours. A few
-# iterations of k-means in numpy (its matrix products are BLAS) on samples: 1.9 s for the
-# centroids and 10.8 s for the codebook there, and better recall@10 at equal probes (0.77 vs
-# 0.60 with a 20x re-rank at 40 probes; 0.25 vs 0.21 without re-rank) — the same residual PQ
-# Lance trains (lance/vector.py computes its GPU codebooks on residuals too).
+# The vector index's IVF centroids are trained in numpy. Lance's own training took 146 s for
+# 100,000 clustered 384-d vectors (316 partitions, with a PQ codebook then) on the busy 2-core
+# development machine; a few iterations of spherical k-means on a sample (BLAS matrix products)
+# took 1.9 s, with better recall at equal probes, and 6 s for 1 M vectors and 1,000 partitions
+# (Lance then assigns and encodes every vector: 32 s there for IVF_RQ). At 10 M vectors Lance's
+# own training would take hours.
 KMEANS_SAMPLE_PER_PARTITION = 64
 KMEANS_ITERATIONS = 10
-PQ_SAMPLE = 16_384  # residuals the codebook is trained on: 64 per code (Lance uses 256 per code)
-PQ_CODES = 256  # 8-bit codes
 _KMEANS_BLOCK = 8192  # sample rows compared with every centroid at once (bounds memory)
 
 
@@ -406,36 +402,31 @@ def _sample(ds: Any, column: str, rows: int) -> Any:
     return x
 
 
-def _nearest(x: Any, centroids: Any, by_dot: bool) -> Any:
-    """Index of each row's nearest centroid (largest dot product, or smallest L2)."""
+def _nearest(x: Any, centroids: Any) -> Any:
+    """Index of each unit row's nearest unit centroid (the largest dot product)."""
     import numpy as np
 
     out = np.empty(len(x), np.int64)
-    norms = None if by_dot else (centroids * centroids).sum(1)
     for a in range(0, len(x), _KMEANS_BLOCK):
-        dots = x[a : a + _KMEANS_BLOCK] @ centroids.T
-        out[a : a + _KMEANS_BLOCK] = np.argmax(dots if by_dot else 2 * dots - norms, axis=1)
+        out[a : a + _KMEANS_BLOCK] = np.argmax(x[a : a + _KMEANS_BLOCK] @ centroids.T, axis=1)
     return out
 
 
-def _kmeans(x: Any, k: int, spherical: bool, rng: Any, step: Step | None) -> Any:
-    """k centroids of the rows of `x` (unit vectors when `spherical`), KMEANS_ITERATIONS long."""
+def _kmeans(x: Any, k: int, rng: Any, step: Step | None) -> Any:
+    """k unit centroids of the unit rows of `x` (spherical k-means), KMEANS_ITERATIONS long."""
     import numpy as np
 
     centroids = x[rng.choice(len(x), k, replace=False)].copy()
     for _ in range(KMEANS_ITERATIONS):
         if step is not None:
             step.check()
-        assign = _nearest(x, centroids, spherical)
+        assign = _nearest(x, centroids)
         order = np.argsort(assign, kind="stable")
         counts = np.bincount(assign, minlength=k)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         used = counts > 0
         sums = np.add.reduceat(x[order], starts[used], axis=0)
-        if spherical:
-            centroids[used] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-        else:
-            centroids[used] = sums / counts[used, None]
+        centroids[used] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
         empty = np.flatnonzero(~used)  # an empty cluster restarts from a random row
         if len(empty):
             centroids[empty] = x[rng.choice(len(x), len(empty), replace=False)]
@@ -451,29 +442,7 @@ def train_centroids(
 
     rows = int(ds.count_rows())
     x = _sample(ds, column, int(min(rows, partitions * KMEANS_SAMPLE_PER_PARTITION)))
-    return _kmeans(x, min(partitions, len(x)), True, np.random.default_rng(seed), step)
-
-
-def train_pq_codebook(
-    ds: Any, column: str, centroids: Any, sub_vectors: int, step: Step | None = None, seed: int = 1
-) -> Any:
-    """A PQ codebook (sub_vectors x 256 x sub-dim) for an IVF_PQ index with these centroids:
-    k-means of each sub-vector of the residuals (vector minus its centroid), as Lance's own
-    training computes them for cosine and L2."""
-    import numpy as np
-
-    rows = int(ds.count_rows())
-    x = _sample(ds, column, int(min(rows, PQ_SAMPLE)))
-    residuals = x - centroids[_nearest(x, centroids, True)]
-    width = x.shape[1] // sub_vectors
-    rng = np.random.default_rng(seed)
-    codes = min(PQ_CODES, len(x))
-    books = [
-        _kmeans(np.ascontiguousarray(residuals[:, m * width : (m + 1) * width]), codes, False,
-                rng, step)
-        for m in range(sub_vectors)
-    ]  # fmt: skip
-    return np.stack(books).astype(np.float32)
+    return _kmeans(x, min(partitions, len(x)), np.random.default_rng(seed), step)
 
 
 def run_step(

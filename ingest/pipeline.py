@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import pyarrow as pa
 from ingest.chunking import DEFAULT_MAX_TOKENS, chunk_document, embedding_text
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import IngestError, SourceError
-from ingest.events import ProgressEvent, SourceResult
+from ingest.events import ProgressEvent, ResultStatus, SourceResult, damaged_words
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.readers.zim import ReadingOrder, ZimReader
 from ingest.store import (
@@ -61,6 +61,11 @@ EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cance
 MAX_QUEUED_ROWS = 100_000  # in-memory embed backlog before spilling to re-reads
 PROGRESS_INTERVAL = 0.2
 MAX_WORKERS = 8
+WORKER_DIED = (
+    "reading stopped: a reader process ended unexpectedly (out of memory, or a crash in a "
+    "native library); add it again to retry"
+)
+DAMAGED_NAMES_KEPT = 20  # damaged documents named in the library (all are counted)
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -110,12 +115,12 @@ def _worker_reader(path: str, order_file: str) -> Any:
     return _WORKER_STATE["reader"]
 
 
-def _parse_range(task: Task) -> tuple[int, bytes, str]:
+def _parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
     """In a worker: chunk documents [start, stop) of a source.
 
     Returns (next ordinal to read, or -1 when the source is exhausted; the chunk rows as an
-    Arrow IPC stream; an error or ""). A task that continues where the worker's last one stopped
-    continues the same document iterator.
+    Arrow IPC stream; an error or ""; the documents skipped as damaged). A task that continues
+    where the worker's last one stopped continues the same document iterator.
     """
     from ingest.html_text import html_to_text
 
@@ -134,11 +139,11 @@ def _parse_range(task: Task) -> tuple[int, bytes, str]:
                 doc = next(state["iter"], None)
             if doc is None:
                 state["next"] = -1  # exhausted
-                return (-1 if stop is None else stop), _ipc(cols), ""
+                return (-1 if stop is None else stop), _ipc(cols), "", _damaged(reader, start, stop)
             if stop is not None and doc.ordinal >= stop:
                 state["ahead"] = doc
                 state["next"] = stop
-                return stop, _ipc(cols), ""
+                return stop, _ipc(cols), "", _damaged(reader, start, stop)
             text = html_to_text(doc.html, doc.title)
             for chunk in chunk_document(
                 source_id, doc.ordinal, doc.doc_id, text, max_tokens=max_tokens
@@ -158,11 +163,22 @@ def _parse_range(task: Task) -> tuple[int, bytes, str]:
             state["next"] = next_ordinal
     except SourceError as exc:
         _WORKER_STATE.clear()
-        return next_ordinal, _ipc(cols), exc.reason
+        return next_ordinal, _ipc(cols), exc.reason, []
     except Exception as exc:  # noqa: BLE001 - a damaged file must fail its source, not the run
         _WORKER_STATE.clear()
         log.exception("reading %s failed", path)
-        return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})"
+        return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})", []
+
+
+def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
+    """The documents of [start, stop) the reader skipped as damaged, taken out of it: each is
+    counted by the task whose range holds it, however far the reader's iterator ran (past
+    `stop` through damaged documents) and however often a range was read again."""
+    damaged: dict[int, str] = getattr(reader, "damaged", {})
+    mine = [
+        k for k in damaged if (k < 0 and start == 0) or (start <= k and (stop is None or k < stop))
+    ]
+    return [damaged.pop(k) for k in sorted(mine)]
 
 
 def _ipc(cols: dict[str, list[Any]]) -> bytes:
@@ -347,6 +363,8 @@ class _Job:
     embed_count: int = 0
     embed_base: int = 0
     order: ReadingOrder | None = None  # a ZIM's articles in storage order, once worked out
+    damaged: int = 0  # documents skipped as damaged, and the first DAMAGED_NAMES_KEPT of them
+    damaged_names: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, record: SourceRecord, **kw: Any) -> _Job:
@@ -356,8 +374,21 @@ class _Job:
             chunks=record.chunks,
             embed_ordinal=record.embed_ordinal,
             embed_count=record.embedded,
+            damaged=record.damaged,
+            damaged_names=record.damaged_list,
             **kw,
         )
+
+    def note_damaged(self, names: list[str]) -> None:
+        self.damaged += len(names)
+        self.damaged_names += names[: max(0, DAMAGED_NAMES_KEPT - len(self.damaged_names))]
+
+    def added(self) -> SourceResult:
+        rec = self.record
+        return SourceResult(
+            rec.path, "added", "", rec.source_id, rec.title, self.chunks, self.resumed,
+            damaged=self.damaged,
+        )  # fmt: skip
 
 
 def ingest_paths(
@@ -434,11 +465,12 @@ class _IngestRun:
         self.queued_batches = 0
         self.last_progress = 0.0
         self.pool: Any = None
+        self.pool_pids: set[int] = set()
 
     # -- top level ------------------------------------------------------------------------
 
     def execute(self) -> Iterator[ProgressEvent | SourceResult]:
-        from ingest.discovery import discover
+        from ingest.discovery import discover, not_a_source
 
         store = LibraryStore(
             self.store_path, self.embedder, check_embedder=not self.rebuild_vectors
@@ -450,7 +482,9 @@ class _IngestRun:
                 store.reset_vectors(self.embedder)
             found = discover(self.paths)
             for path, reason in found.skipped:
-                yield SourceResult(str(path), "skipped", reason)
+                # a file that is no source is passed over; one that cannot be reached failed
+                status: ResultStatus = "skipped" if not_a_source(reason) else "failed"
+                yield SourceResult(str(path), status, reason)
             try:
                 yield from self._run(store, found.files)
             finally:
@@ -621,12 +655,25 @@ class _IngestRun:
         if self.pool is None:
             ctx = multiprocessing.get_context("spawn")
             self.pool = ctx.Pool(self.workers, initializer=_worker_init)
+            self.pool_pids = {p.pid for p in self._pool_processes()}
 
     def _stop_pool(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
+
+    def _pool_processes(self) -> list[Any]:
+        # multiprocessing.Pool keeps its processes here; it offers no public list.
+        return list(getattr(self.pool, "_pool", []))
+
+    def _worker_died(self) -> bool:
+        """Whether a parser process died (killed for memory, a crash in a native library).
+        The pool replaces it silently and the task it held is lost: waiting would hang."""
+        procs = self._pool_processes()
+        return any(p.exitcode not in (None, 0) for p in procs) or bool(
+            self.pool_pids - {p.pid for p in procs}
+        )
 
     def _reading_order_file(self, store: LibraryStore, job: _Job) -> str:
         """A ZIM's reading order saved for the workers ("" for other sources): worked out once
@@ -667,8 +714,12 @@ class _IngestRun:
             if self.cancel.is_set():
                 return
             try:
-                next_ordinal, rows, error = results.next(timeout=0.05)
+                next_ordinal, rows, error, damaged = results.next(timeout=0.05)
             except multiprocessing.TimeoutError:
+                if self._worker_died():
+                    self._stop_pool()  # the next source starts a fresh one
+                    yield self._fail(store, job, WORKER_DIED)
+                    return
                 yield from self._pump(store, wait=0)
                 continue
             except StopIteration:
@@ -676,6 +727,7 @@ class _IngestRun:
             if error:
                 yield self._fail(store, job, error)
                 return
+            job.note_damaged(damaged)
             table = _table(rows)
             if table.num_rows:
                 pending.append(table)
@@ -698,6 +750,9 @@ class _IngestRun:
         if pending:
             read_ordinal = max(read_ordinal, _last_ordinal(pending) + 1)
             self._write_chunks(store, job, pending, read_ordinal)
+        if job.chunks == 0:
+            yield self._fail(store, job, _nothing_read(rec.path, job.damaged))
+            return
         job.total_docs = max(job.total_docs, read_ordinal)
         store.update_source(sid, documents=job.total_docs)
         store.drop_cache(sid)
@@ -721,8 +776,14 @@ class _IngestRun:
             job.chunks += table.num_rows
             self._feed_embedder(job, table, read_ordinal)
         # The checkpoint goes after the rows: a crash in between leaves rows past it, which
-        # the next run deletes.
-        store.update_source(job.record.source_id, read_ordinal=read_ordinal, chunks=job.chunks)
+        # the next run deletes (and counts the damaged documents past it again).
+        store.update_source(
+            job.record.source_id,
+            read_ordinal=read_ordinal,
+            chunks=job.chunks,
+            damaged=job.damaged,
+            damaged_names="\n".join(job.damaged_names),
+        )
         job.read_ordinal = read_ordinal
 
     def _feed_embedder(self, job: _Job, table: pa.Table, end_ordinal: int) -> None:
@@ -758,9 +819,7 @@ class _IngestRun:
         if self.embedder is None:
             store.update_source(rec.source_id, stage="keyword")
             job.finished = True
-            yield SourceResult(
-                rec.path, "added", "", rec.source_id, rec.title, job.chunks, job.resumed
-            )
+            yield job.added()
             return
         store.update_source(rec.source_id, stage="embedding")
         _start_embed_clock(job)
@@ -786,6 +845,8 @@ class _IngestRun:
             embedded=0,
             read_ordinal=0,
             embed_ordinal=0,
+            damaged=0,
+            damaged_names="",
         )
         return SourceResult(rec.path, "failed", reason, rec.source_id, rec.title)
 
@@ -855,7 +916,7 @@ class _IngestRun:
             0.0,
             "passages",
         )
-        yield SourceResult(rec.path, "added", "", rec.source_id, rec.title, job.chunks, job.resumed)
+        yield job.added()
 
     def _progress(self) -> Iterator[ProgressEvent]:
         worker = self.embed_worker
@@ -892,6 +953,14 @@ def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator
         yield ProgressEvent(
             path, title, "indexing", work.done, work.total, rate, eta, work.unit, work.what
         )
+
+
+def _nothing_read(path: str, damaged: int) -> str:
+    """Why a source that gave no passage at all is refused."""
+    if damaged:
+        return f"nothing could be read: {damaged_words(damaged, path)}, no other text"
+    what = "articles" if ".zim" in Path(path).suffix.lower() else "chapters"
+    return f"has no {what} with text (empty, or only redirects and images)"
 
 
 def _last_ordinal(tables: list[pa.Table]) -> int:

@@ -38,6 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ import pyarrow as pa
 from ingest import indexes as ix
 from ingest.documents import Locator
 from ingest.errors import EmbedderMismatch, StoreError
+from ingest.file_names import real_path, shown, stored_path
 from ingest.indexes import IndexWork
 from ingest.terms import content_words
 
@@ -69,14 +71,20 @@ VISIBLE_STAGES = ("keyword", "embedding", "ready")
 # vectors a hybrid search (vector + BM25 + chunk lookup) stops feeling instant, so the IVF index
 # is built from there on. Measured with the script in bench/ingest.py (`--vector-search`).
 VECTOR_INDEX_THRESHOLD = 50_000
-# Query settings for the IVF_PQ index: probe an eighth of the partitions (at least 20) and
-# re-rank VECTOR_REFINE_ROWS candidates with the exact vectors, whatever the limit. PQ distances
-# are what limit recall, not the probes: on the unit test's 12k noisy clustered vectors a 100-row
-# re-rank gave 0.95-0.99 from one build to the next and 200 gave 1.0; at 10 M vectors (1,024
-# partitions, bench/scale.py, 20 queries) recall@10 was 0.795 with 200 and 0.975 with 800, at
-# 64, 128 or 256 probes alike (p50 59-95 ms on the busy 2-core machine either way); at 100 k
-# vectors a sixteenth (20 probes) gave 0.94 where an eighth (39) gave 0.967.
-VECTOR_REFINE_ROWS = 800
+# The vector index: IVF with RaBitQ codes of VECTOR_RQ_BITS bits per dimension (192 bytes per
+# 384-d vector), probing an eighth of the partitions (at least 20), the best
+# VECTOR_REFINE_ROWS[kind] candidates re-ranked with the exact vectors whatever the limit.
+# IVF_PQ (48 one-byte codes) was the first choice; its distances were too coarse at scale:
+# recall@10 at 10 M vectors (1,024 partitions, bench/scale.py, 60 queries) 0.90 with 400 rows
+# re-ranked, 0.94 with 800, 0.97 with 1,600, at 32, 64 or 128 probes alike — and the 800
+# random reads from a 15 GB vector file were most of its 66 ms. RaBitQ at 4 bits: recall@10
+# 0.998 with 40 rows re-ranked over 1 M vectors (PQ: 0.88 with 100, 0.98 with 400), and at
+# 10 M 1.00 with 40 (p50 34 ms with the index in memory and the raw vectors not) or 100 (40 ms);
+# at 100 k an eighth of the partitions gave 0.995, a sixteenth 0.957. A library whose index
+# predates this keeps its IVF_PQ settings until maintenance rebuilds it as IVF_RQ.
+VECTOR_INDEX_KIND = "IVF_RQ"
+VECTOR_RQ_BITS = 4
+VECTOR_REFINE_ROWS = {"IVF_RQ": 40, "IVF_PQ": 800}
 # Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
 # and the share of the query's content words the passage holds (with its title and section).
 # Weights chosen on bench/answers.py's question sets — hit@1 / hit@5 there: articles 0.96 /
@@ -85,11 +93,17 @@ VECTOR_REFINE_ROWS = 800
 HYBRID_BM25 = 0.5
 HYBRID_COSINE = 1.5
 HYBRID_COVERAGE = 1.0
+# Each of the keyword and vector searches gives HYBRID_DEPTH * k candidates (at least 40). On
+# the question sets above 2, 3 and 4 gave the same hit@1 / hit@5; 2 reads half the rows.
+HYBRID_DEPTH = 2
 HYBRID_EMBED_MISSING = 8  # candidates without a vector embedded at query time, at most
 TIE_MARGIN = 10  # extra keyword hits fetched so passages tied at the cut are chosen by id
 # Unindexed vectors a query still compares one by one (~1.6 ms per thousand): past this, only
 # the indexed ones are searched until maintenance indexes the rest.
 FLAT_VECTOR_SEARCH_MAX = 100_000
+
+# Hybrid search runs its keyword and vector halves side by side (shared by every store).
+_SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="library-search")
 
 # The chunk columns in table order; the pipeline builds its batches in this order too.
 CHUNK_COLUMNS = [
@@ -156,6 +170,8 @@ class SourceRecord:
     added_at: str = ""
     read_ordinal: int = 0
     embed_ordinal: int = 0
+    damaged: int = 0  # documents skipped because their data is damaged
+    damaged_names: str = ""  # the first DAMAGED_NAMES_KEPT of them, "name: reason" per line
 
     @property
     def visible(self) -> bool:
@@ -163,8 +179,19 @@ class SourceRecord:
         return self.stage in VISIBLE_STAGES
 
     @property
+    def damaged_list(self) -> list[str]:
+        return [line for line in self.damaged_names.split("\n") if line]
+
+    @property
     def name(self) -> str:
         return Path(self.path).name
+
+
+def _record(row: dict[str, Any]) -> SourceRecord:
+    """A sources row as a record (columns an older library lacks take their defaults)."""
+    values = {f.name: row.get(f.name) for f in fields(SourceRecord)}
+    record = SourceRecord(**{k: v for k, v in values.items() if v is not None})
+    return replace(record, path=real_path(record.path), identity=real_path(record.identity))
 
 
 def sources_schema() -> pa.Schema:
@@ -189,7 +216,7 @@ class Hit:
 
 def source_id_for(identity: str) -> str:
     """A short stable id from a source's identity (same file, same id, in every run)."""
-    return hashlib.sha1(identity.encode("utf-8")).hexdigest()[:12]
+    return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def _quote(value: str) -> str:
@@ -285,22 +312,51 @@ class LibraryStore:
                 schema=pa.schema([("key", pa.string()), ("value", pa.string())]),
                 exist_ok=True,
             )
-            self._sources = self._db.create_table("sources", schema=sources_schema(), exist_ok=True)
+            if "sources" in self._table_names():  # maybe from an earlier version: migrate
+                self._sources = self._db.open_table("sources")
+                self._add_new_source_columns()
+            else:
+                self._sources = self._db.create_table(
+                    "sources", schema=sources_schema(), exist_ok=True
+                )
             self._chunks = self._db.create_table("chunks", schema=chunks_schema(), exist_ok=True)
         except OSError as exc:
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None
         self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
         self._last_query: tuple[Any, np.ndarray] | None = None  # (embedder and query, vector)
+        # meta and sources as last read, by table version: a search reads them several times
+        # (4-5 ms a read; asking a table's version costs 0.3 ms)
+        self._meta_read: tuple[int, dict[str, str]] | None = None
+        self._sources_read: tuple[int, list[SourceRecord]] | None = None
         self._lock = WriterLock(self.path / "writer.lock")
         self._lock_depth = 0
         if embedder is not None and check_embedder:
             self.check_embedder(embedder)
 
+    def _add_new_source_columns(self) -> None:
+        """Give a library made by an earlier version the sources columns added since (with
+        their defaults): its records read and update like new ones."""
+        have = set(self._sources.schema.names)
+        missing = [f for f in sources_schema() if f.name not in have]
+        if not missing:
+            return
+        try:
+            self._sources.add_columns(
+                {f.name: "0" if pa.types.is_integer(f.type) else "''" for f in missing}
+            )
+        except Exception as exc:  # noqa: BLE001 - another process added them, or read-only
+            log.warning("could not add %s to the library's sources table: %s",
+                        ", ".join(f.name for f in missing), exc)  # fmt: skip
+
     # ----------------------------------------------------------------- meta and embedder
 
     def meta(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._meta.search().limit(None).to_list()}
+        version = self._meta.version
+        if self._meta_read is None or self._meta_read[0] != version:
+            rows = self._meta.search().limit(None).to_list()
+            self._meta_read = (version, {r["key"]: r["value"] for r in rows})
+        return dict(self._meta_read[1])
 
     def _set_meta(self, **values: str) -> None:
         keys = list(values)
@@ -404,17 +460,18 @@ class LibraryStore:
 
     def sources(self) -> list[SourceRecord]:
         """Every source, failed ones included, oldest first."""
-        rows = self._sources.search().limit(None).to_list()
-        records = [SourceRecord(**{f.name: r[f.name] for f in fields(SourceRecord)}) for r in rows]
-        return sorted(records, key=lambda r: (r.added_at, r.source_id))
+        version = self._sources.version
+        if self._sources_read is None or self._sources_read[0] != version:
+            rows = self._sources.search().limit(None).to_list()
+            records = [_record(r) for r in rows]
+            self._sources_read = (version, sorted(records, key=lambda r: (r.added_at, r.source_id)))
+        return list(self._sources_read[1])
 
     def source(self, source_id: str) -> SourceRecord | None:
         rows = (
             self._sources.search().where(f"source_id = {_quote(source_id)}").limit(None).to_list()
         )
-        if not rows:
-            return None
-        return SourceRecord(**{f.name: rows[0][f.name] for f in fields(SourceRecord)})
+        return _record(rows[0]) if rows else None
 
     def find_source(self, name: str) -> SourceRecord | None:
         """A source by id, identity, path, file name or title (case-insensitive).
@@ -441,21 +498,25 @@ class LibraryStore:
         return None
 
     def find_identity(self, identity: str) -> SourceRecord | None:
-        rows = self._sources.search().where(f"identity = {_quote(identity)}").limit(None).to_list()
-        if not rows:
-            return None
-        return SourceRecord(**{f.name: rows[0][f.name] for f in fields(SourceRecord)})
+        wanted = _quote(stored_path(identity))
+        rows = self._sources.search().where(f"identity = {wanted}").limit(None).to_list()
+        return _record(rows[0]) if rows else None
 
     def add_source(self, record: SourceRecord) -> SourceRecord:
         self._require_writer()
         if not record.added_at:
             record = replace(record, added_at=datetime.now(UTC).isoformat(timespec="seconds"))
         self._sources.delete(f"source_id = {_quote(record.source_id)}")
-        self._sources.add([asdict(record)])
+        row = asdict(record)
+        # any bytes a file name holds: kept reversibly (path, identity), shown readably (title)
+        row.update(path=stored_path(record.path), identity=stored_path(record.identity),
+                   title=shown(record.title), error=shown(record.error))  # fmt: skip
+        self._sources.add([row])
         return record
 
     def update_source(self, source_id: str, **values: Any) -> None:
         self._require_writer()
+        values = {k: shown(v) if isinstance(v, str) else v for k, v in values.items()}
         self._sources.update(where=f"source_id = {_quote(source_id)}", values=values)
 
     def remove(self, name_or_id: str) -> SourceRecord:
@@ -686,31 +747,36 @@ class LibraryStore:
         trained = int(self.meta().get("vector_index_rows", "0"))
         if rows < VECTOR_INDEX_THRESHOLD:
             return
-        if not ix.has_index(ds, ix.VECTOR_INDEX) or not trained or rows >= 2 * trained:
-            dim = self.recorded_embedder()
+        if (
+            not ix.has_index(ds, ix.VECTOR_INDEX)
+            or not trained
+            or rows >= 2 * trained
+            or self._vector_index_kind() != VECTOR_INDEX_KIND
+        ):
             partitions = vector_partitions(rows)
             log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
 
             def build(step: ix.Step) -> None:
-                sub_vectors = _sub_vectors(dim[1] if dim else 384)
                 centroids = ix.train_centroids(ds, "vector", partitions, step)
-                codebook = ix.train_pq_codebook(ds, "vector", centroids, sub_vectors, step)
                 step.check()
                 ds.create_index(
                     "vector",
-                    "IVF_PQ",
+                    VECTOR_INDEX_KIND,
                     name=ix.VECTOR_INDEX,
                     metric="cosine",
                     num_partitions=len(centroids),
                     ivf_centroids=centroids,
-                    pq_codebook=codebook,
-                    num_sub_vectors=sub_vectors,
+                    num_bits=VECTOR_RQ_BITS,
                     replace=True,
                     progress_callback=step.callback,
                 )
 
             yield from ix.run_step(build, "vector index", rows, "vectors", cancel)
-            self._set_meta(vector_index_rows=str(rows), vector_index_partitions=str(partitions))
+            self._set_meta(
+                vector_index_rows=str(rows),
+                vector_index_partitions=str(partitions),
+                vector_index_kind=VECTOR_INDEX_KIND,
+            )
             return
         todo, todo_rows = ix.unindexed_fragments(ds, ix.VECTOR_INDEX)
         if todo:
@@ -720,6 +786,10 @@ class LibraryStore:
 
             yield from ix.run_step(delta, "vector index", 0, "seconds", cancel)
         yield from ix.merge_small_segments(vectors, ix.VECTOR_INDEX, what="vector index")
+
+    def _vector_index_kind(self) -> str:
+        """The kind of the built vector index (libraries from before it was recorded: IVF_PQ)."""
+        return self.meta().get("vector_index_kind", "IVF_PQ")
 
     def _nprobes(self) -> int:
         partitions = int(self.meta().get("vector_index_partitions", "0"))
@@ -780,10 +850,21 @@ class LibraryStore:
                 raise StoreError("Vector search needs an embedder.")
             rows = shown(self._vector(query, fetch, where))[:k]
             return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
-        depth = max(4 * k, 40)
-        keyword_rows = shown(self._keyword(query, depth, where))
-        vector_rows = shown(self._vector(query, depth, where)) if self.embedder else []
-        fused = self._fuse(query, keyword_rows, vector_rows)
+        depth = max(HYBRID_DEPTH * k, 40)
+
+        # Two chains side by side (each mostly waits on Lance's reads): the keyword search and
+        # the stored vectors of what it found; the query's embedding, the vector search and
+        # the rows of what that found. A passage both find is read twice; no chain waits.
+        def keywords_and_vectors() -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+            found = shown(self._keyword(query, depth, where))
+            return found, self.chunk_vectors([r["chunk_id"] for r in found])
+
+        keywords = _SEARCHES.submit(keywords_and_vectors)
+        try:
+            vector_rows = shown(self._vector(query, depth, where)) if self.embedder else []
+        finally:
+            keyword_rows, stored = keywords.result()
+        fused = self._fuse(query, keyword_rows, vector_rows, stored)
         best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
         return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
 
@@ -792,13 +873,14 @@ class LibraryStore:
         query: str,
         keyword_rows: list[dict[str, Any]],
         vector_rows: list[dict[str, Any]],
+        stored: dict[str, np.ndarray],
     ) -> dict[str, tuple[float, dict[str, Any]]]:
         """Hybrid scores of the union of the keyword and vector candidates (see HYBRID_*).
 
         Scores, not ranks: rank fusion puts a passage that is merely in both lists above the one
         that answers (on the project's question sets it fell below vector search for articles
         and gained little over BM25 for book passages). A candidate missing from the vector
-        list is compared with its stored vector, or embedded now when its source has none yet
+        list is compared with its `stored` vector, or embedded now when its source has none yet
         (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning).
         """
         rows: dict[str, dict[str, Any]] = {}
@@ -813,7 +895,6 @@ class LibraryStore:
             bm25[r["chunk_id"]] = float(r["_score"]) / top_bm25
         if self.embedder is not None:
             missing = [cid for cid in bm25 if cid not in cosine]
-            stored = self.chunk_vectors(missing) if missing else {}
             qvec: np.ndarray | None = None
             for cid, vec in stored.items():
                 qvec = self._query_vector(query) if qvec is None else qvec
@@ -859,6 +940,16 @@ class LibraryStore:
         return rows[:limit]
 
     def _vector(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        hits = self._vector_hits(query, limit, where)
+        rows = {r["chunk_id"]: r for r in self._chunk_rows([h["chunk_id"] for h in hits])}
+        return [
+            {**rows[h["chunk_id"]], "_distance": h["_distance"]}
+            for h in hits
+            if h["chunk_id"] in rows
+        ]
+
+    def _vector_hits(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        """The nearest `limit` vectors: chunk_id, source_id and _distance of each."""
         table = self._vector_table()
         if table is None or self.embedder is None:
             return []
@@ -872,21 +963,16 @@ class LibraryStore:
             q = q.fast_search()
         if where:
             q = q.where(where, prefilter=True)
-        rows = (
+        return list(
             q.nprobes(self._nprobes())
-            .refine_factor(max(1, math.ceil(VECTOR_REFINE_ROWS / max(1, limit))))
-            .select(["chunk_id", "_distance"])
+            .refine_factor(max(1, math.ceil(self._refine_rows() / max(1, limit))))
+            .select(["chunk_id", "source_id", "_distance"])
             .limit(limit)
             .to_list()
         )
-        if not rows:
-            return []
-        texts = {r["chunk_id"]: r for r in self._chunk_rows([r["chunk_id"] for r in rows])}
-        out = []
-        for r in rows:
-            if r["chunk_id"] in texts:
-                out.append({**texts[r["chunk_id"]], "_distance": r["_distance"]})
-        return out
+
+    def _refine_rows(self) -> int:
+        return VECTOR_REFINE_ROWS.get(self._vector_index_kind(), max(VECTOR_REFINE_ROWS.values()))
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's vector, embedded once per search (hybrid needs it twice)."""
@@ -907,6 +993,8 @@ class LibraryStore:
         return self._unindexed_cache[1]
 
     def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not chunk_ids:
+            return []
         return (
             self._chunks.search()
             .where(f"chunk_id IN {_in_list(chunk_ids)}")
@@ -1023,11 +1111,3 @@ def vector_partitions(rows: int) -> int:
     """IVF partitions for `rows` vectors: about sqrt(rows), the usual balance of probe cost,
     up to MAX_PARTITIONS."""
     return max(16, min(MAX_PARTITIONS, int(rows**0.5)))
-
-
-def _sub_vectors(dim: int) -> int:
-    """PQ sub-vectors of 8 dimensions each (384 → 48), the usual speed/recall balance."""
-    for width in (8, 4, 2, 1):
-        if dim % width == 0:
-            return dim // width
-    return dim

@@ -361,3 +361,47 @@ def xhtml_page(body: str, head: str = "<title>Page</title>") -> str:
         '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
         f"<head>{head}</head><body>{body}</body></html>"
     )
+
+
+def damage_clusters(source: Path, target: Path, clusters: Sequence[int]) -> Path:
+    """Copy a ZIM with the compression byte of these clusters spoiled (as a bad disk block
+    would): libzim cannot read the articles stored in them, and every other one reads."""
+    import struct
+
+    data = bytearray(Path(source).read_bytes())
+    count = struct.unpack_from("<I", data, 28)[0]
+    pointers = struct.unpack_from("<Q", data, 48)[0]
+    for c in sorted({c % count for c in clusters}):
+        offset = struct.unpack_from("<Q", data, pointers + 8 * c)[0]
+        data[offset] ^= 0x0F
+    Path(target).write_bytes(bytes(data))
+    return Path(target)
+
+
+def zim_cluster_count(path: Path) -> int:
+    import struct
+
+    with open(path, "rb") as fh:
+        return int(struct.unpack_from("<I", fh.read(32), 28)[0])
+
+
+def varied_articles(n: int, words: int = 250, seed: int = 1) -> list[Article]:
+    """`n` articles of random words: they compress like prose, so a ZIM holds many clusters."""
+    import random
+
+    rng = random.Random(seed)
+
+    def text() -> str:
+        return " ".join(
+            "".join(rng.choice("abcdefghijklmnoprstu") for _ in range(rng.randint(2, 9)))
+            for _ in range(words)
+        )
+
+    return [
+        Article(
+            f"A{i}",
+            f"Article {i}",
+            f"<html><body><h1>Article {i}</h1><p>{text()}</p></body></html>",
+        )
+        for i in range(n)
+    ]

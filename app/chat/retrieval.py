@@ -123,6 +123,10 @@ class RetrievalConfig:
     semantic_strong: float = 0.4
     semantic_checks: int = 12  # at most this many chunks are embedded to judge relevance
 
+    def fetch(self, k: int) -> int:
+        """How many chunks the store is asked for when `k` passages are wanted."""
+        return max(k * self.overfetch, self.min_fetch)
+
 
 def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
     """Word n-grams of `text`, lower-cased; short texts give their whole word tuple."""
@@ -170,8 +174,7 @@ class PassageRetriever:
         """
         cfg = self.config
         k = k or cfg.passages
-        fetch = max(k * cfg.overfetch, cfg.min_fetch)
-        hits = list(self.retriever.search(query, k=fetch, mode=cfg.mode, sources=sources))
+        hits = list(self.retriever.search(query, k=cfg.fetch(k), mode=cfg.mode, sources=sources))
         candidates = [_passage_from_hit(h) for h in hits]
         relevant = self._relevant(query, candidates, question)
         unique = drop_near_duplicates(relevant, cfg.duplicate_jaccard)

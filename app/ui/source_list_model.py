@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+
+from ingest.events import damaged_words
+from ingest.file_names import shown
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -44,6 +47,8 @@ class SourceRow:
     progress: Progress | None = None
     paused: bool = False
     queued: bool = False
+    damaged: int = 0  # documents skipped as damaged, and the first of them
+    damaged_names: list[str] = field(default_factory=list)
 
 
 def path_key(path: str | os.PathLike[str]) -> str:
@@ -98,11 +103,12 @@ def status_text(row: SourceRow) -> str:
         if p.stage == "indexing":
             return indexing_text(p)
         return p.stage.capitalize()
+    lost = f" · {damaged_words(row.damaged, row.key)} skipped" if row.damaged else ""
     if row.stage == "ready":
-        return "Ready"
+        return "Ready" + lost
     if row.stage in ("keyword", "embedding"):
         waiting = " (waiting)" if row.queued else ""
-        return f"Keyword-searchable · embedding {embedded_percent(row)}%{waiting}"
+        return f"Keyword-searchable · embedding {embedded_percent(row)}%{waiting}{lost}"
     return "Waiting to be read" if row.queued else "Not read yet"
 
 
@@ -161,12 +167,14 @@ class SourceListModel(QAbstractTableModel):
                 key=key,
                 source_id=str(getattr(rec, "source_id", "")),
                 kind=str(getattr(rec, "kind", "")),
-                title=str(getattr(rec, "title", "") or Path(key).name),
+                title=shown(str(getattr(rec, "title", "") or Path(key).name)),
                 size=int(getattr(rec, "size", 0) or 0),
                 chunks=int(getattr(rec, "chunks", 0) or 0),
                 embedded=int(getattr(rec, "embedded", 0) or 0),
                 stage=str(getattr(rec, "stage", "ready") or "ready"),
                 error=str(getattr(rec, "error", "") or ""),
+                damaged=int(getattr(rec, "damaged", 0) or 0),
+                damaged_names=list(getattr(rec, "damaged_list", []) or []),
             )
             if old is not None:
                 row.progress, row.paused, row.queued = old.progress, old.paused, old.queued
@@ -331,7 +339,7 @@ class SourceListModel(QAbstractTableModel):
             return progress_fraction(row) if col == self.STATUS else None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.TITLE:
-                return row.title or Path(row.key).name
+                return row.title or shown(Path(row.key).name)
             if col == self.KIND:
                 return {"zim": "ZIM", "epub": "EPUB"}.get(
                     row.kind, row.kind.upper() or _kind_from(row.key)
@@ -356,8 +364,13 @@ class SourceListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == self.STATUS and row.error:
                 return row.error
+            if col == self.STATUS and row.damaged:
+                more = row.damaged - len(row.damaged_names)
+                return "Could not be read (damaged data):\n" + "\n".join(
+                    row.damaged_names + ([f"… and {more:,} more"] if more > 0 else [])
+                )
             if col == self.TITLE:
-                return row.key
+                return shown(row.key)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.SIZE, self.CHUNKS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

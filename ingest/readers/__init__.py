@@ -25,6 +25,10 @@ class SourceReader(Protocol):
     """What every reader offers: metadata, documents in order, and raw items for the reader view."""
 
     path: Path
+    # Documents skipped because their data is damaged: ordinal -> "name: reason" (a negative key
+    # for what has no ordinal: a book's chapter that is missing). documents() adds to it while it
+    # yields; the caller takes out what it has counted.
+    damaged: dict[int, str]
 
     def info(self) -> SourceInfo:
         """Metadata and identity, cheap to compute (no full read)."""

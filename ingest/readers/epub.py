@@ -24,6 +24,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ingest.documents import Document, SourceInfo
 from ingest.errors import SourceError
+from ingest.file_names import shown
 from ingest.html_text import html_to_text, xhtml_to_html
 from ingest.readers import Resource
 from ingest.readers.bounded_zip import BoundedZip, InflateLimitExceeded
@@ -84,18 +85,41 @@ def _join(base_dir: str, href: str) -> tuple[str, str]:
 
 
 def _decode(raw: bytes) -> str:
-    """Text of an XHTML file: UTF-8 unless its XML declaration or a BOM says otherwise."""
+    """Text of an XHTML file: by its BOM; else UTF-8 when the bytes are valid UTF-8 (a file
+    that declares Latin-1 but holds UTF-8 would read as "cafÃ©"); else the encoding its XML
+    declaration names; else Windows-1252, the usual encoding of undeclared old files."""
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8", "replace")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16", "replace")
     declared = _XML_ENCODING.match(raw)
-    if declared:
+    name = declared.group(1).decode("ascii").lower() if declared else ""
+    candidates = [name] if name.startswith(("utf-16", "utf-32", "ucs")) else ["utf-8", name]
+    for encoding in candidates:
+        if not encoding:
+            continue
         try:
-            return raw.decode(declared.group(1).decode("ascii"), "replace")
-        except LookupError:
-            pass
-    return raw.decode("utf-8", "replace")
+            return raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    utf8 = raw.decode("utf-8", "replace")
+    if name in ("", "utf-8", "utf8") and any(c > "\x7f" and c != "\ufffd" for c in utf8):
+        return utf8  # UTF-8 (it has valid multi-byte characters) with a few damaged bytes
+    return raw.decode("cp1252", "replace")
+
+
+_XML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _parse_xml(raw: bytes) -> ET.Element:
+    """An XML document as browsers and calibre read a slightly damaged one: a stray byte that
+    is not valid in its encoding, or a control character, costs that character, not the book."""
+    try:
+        return ET.fromstring(raw)
+    except ET.ParseError:
+        text = _XML_CONTROL.sub("", _decode(raw))
+        text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)  # the bytes' declared encoding is gone
+        return ET.fromstring(text)
 
 
 def _anchor_positions(html: str) -> dict[str, int]:
@@ -149,11 +173,13 @@ class EpubReader:
             ) from exc
         self._names = set(self._zip.namelist())
         self._bounded = BoundedZip(self._zip)
+        self.damaged: dict[int, str] = {}
         try:
             self._read_package()
             self._check_encryption()
             self._toc = self._read_toc()
             self._docs = self._build_documents()
+            self._damaged_at_open, self.damaged = self.damaged, {}
         except SourceError:
             self._zip.close()
             raise
@@ -178,7 +204,7 @@ class EpubReader:
     def _read_package(self) -> None:
         opf_path = ""
         if "META-INF/container.xml" in self._names:
-            root = ET.fromstring(self._read_member("META-INF/container.xml"))
+            root = _parse_xml(self._read_member("META-INF/container.xml"))
             node = root.find(".//c:rootfile", _NS)
             if node is not None:
                 opf_path = unquote(node.get("full-path", ""))
@@ -188,12 +214,12 @@ class EpubReader:
                 raise SourceError(self.path, "not an EPUB book (no package document inside)")
             opf_path = opfs[0]
         self._opf_dir = posixpath.dirname(opf_path)
-        opf = ET.fromstring(self._read_member(opf_path))
+        opf = _parse_xml(self._read_member(opf_path))
 
         def texts(tag: str) -> list[str]:
             return [_clean(n.text or "") for n in opf.iterfind(f".//opf:metadata/dc:{tag}", _NS)]
 
-        self.title = next((t for t in texts("title") if t), "") or self.path.stem
+        self.title = next((t for t in texts("title") if t), "") or shown(self.path.stem)
         self.authors = [t for t in texts("creator") if t]
         self.language = next((t for t in texts("language") if t), "")
         self.date = next((t for t in texts("date") if t), "")
@@ -232,7 +258,7 @@ class EpubReader:
         """Obfuscated fonts are fine; encrypted text (DRM) cannot be read."""
         if "META-INF/encryption.xml" not in self._names:
             return
-        root = ET.fromstring(self._read_member("META-INF/encryption.xml"))
+        root = _parse_xml(self._read_member("META-INF/encryption.xml"))
         for data in root.iter(f"{{{_NS['enc']}}}EncryptedData"):
             method = data.find("enc:EncryptionMethod", _NS)
             algorithm = method.get("Algorithm", "") if method is not None else ""
@@ -275,7 +301,7 @@ class EpubReader:
         return entries
 
     def _read_ncx(self, ncx_path: str) -> list[_TocEntry]:
-        root = ET.fromstring(self._read_member(ncx_path))
+        root = _parse_xml(self._read_member(ncx_path))
         base = posixpath.dirname(ncx_path)
         entries = []
         for point in root.iter(f"{{{_NS['ncx']}}}navPoint"):
@@ -297,9 +323,11 @@ class EpubReader:
         except KeyError:
             log.warning("%s: chapter %s is listed but missing from the book; skipped",
                         self.path.name, path)  # fmt: skip
+            self.damaged[-1 - len(self.damaged)] = f"{path}: missing from the book"
             return None
         except (zipfile.BadZipFile, zlib.error, OSError) as exc:
             log.warning("%s: chapter %s is damaged (%s); skipped", self.path.name, path, exc)
+            self.damaged[-1 - len(self.damaged)] = f"{path}: damaged ({exc})"
             return None
         html = _decode(raw)
         if self._types.get(path) != "text/html" or html.lstrip().startswith("<?xml"):
@@ -432,7 +460,11 @@ class EpubReader:
         )
 
     def documents(self, start: int = 0) -> Iterator[Document]:
-        """Chapters (table-of-contents sections) in spine order from ordinal `start` on."""
+        """Chapters (table-of-contents sections) in spine order from ordinal `start` on.
+
+        Damaged chapters were found when the book was opened: `damaged` holds them (with
+        negative keys, as they have no ordinal) for a read from the start to report."""
+        self.damaged = dict(self._damaged_at_open) if start <= 0 else {}
         yield from self._docs[max(0, start) :]
 
     def resource(self, path: str) -> Resource | None:

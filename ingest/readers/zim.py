@@ -19,6 +19,7 @@ import numpy as np
 
 from ingest.documents import Document, SourceInfo
 from ingest.errors import SourceError
+from ingest.file_names import shown
 from ingest.readers import Resource
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ _DIRENT_PEEK = (
 )
 _BLOCK = 1 << 18  # directory entries examined per numpy step (bounded memory on 20M-entry archives)
 _SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
+DAMAGED_LOGGED = 10  # damaged articles named in the log per archive (all are counted)
 _TEXT_METADATA = ("Title", "Language", "Name", "Date", "Description", "Counter", "Creator")
 # mwoffliner writes redirects to a section ("Paris#History") as small HTML pages that only
 # forward the browser; they hold no text of their own.
@@ -267,6 +269,8 @@ class ZimReader:
         except (RuntimeError, OSError, ValueError) as exc:
             raise SourceError(self.path, f"not a readable ZIM archive ({exc})") from exc
         self._order: ReadingOrder | None = order
+        self.damaged: dict[int, str] = {}
+        self._damaged_seen = 0
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -292,7 +296,7 @@ class ZimReader:
         return SourceInfo(
             path=str(self.path),
             kind="zim",
-            title=meta.get("Title") or self.path.name.split(".zim")[0],
+            title=meta.get("Title") or shown(self.path.name.split(".zim")[0]),
             identity=f"zim:{self._archive.uuid}",
             size=sum(part.stat().st_size for part in self._parts),
             language=meta.get("Language", ""),
@@ -342,12 +346,15 @@ class ZimReader:
         order = self.reading_order().entries
         get_entry = self._archive._get_entry_by_id
         for ordinal in range(max(0, start), len(order)):
+            path = f"entry {int(order[ordinal])}"
             try:
                 entry = get_entry(int(order[ordinal]))
-                content = bytes(entry.get_item().content)
                 path, title = entry.path, entry.title
+                content = bytes(entry.get_item().content)
             except (RuntimeError, KeyError, IndexError) as exc:
-                raise SourceError(self.path, f"damaged ZIM data ({exc})") from exc
+                # A damaged cluster costs its articles, never the archive (nor what was read).
+                self._skip(ordinal, path, f"damaged data ({exc})")
+                continue
             if is_section_redirect(content):
                 continue
             yield Document(
@@ -356,6 +363,13 @@ class ZimReader:
                 title=title or path,
                 html=content.decode("utf-8", "replace"),
             )
+
+    def _skip(self, ordinal: int, name: str, reason: str) -> None:
+        self._damaged_seen += 1
+        if self._damaged_seen <= DAMAGED_LOGGED:
+            log.warning("%s: article %s could not be read (%s); skipped",
+                        self.path.name, name, reason)  # fmt: skip
+        self.damaged[ordinal] = f"{name}: {reason}"
 
     # -- reader view ----------------------------------------------------------------------
 

@@ -151,3 +151,40 @@ def test_a_huge_table_of_contents_into_one_chapter_is_split_in_one_pass(tmp_path
     assert len(docs) == n
     assert [d.title for d in docs[:3]] == ["Entry 0", "Entry 1", "Entry 2"]
     assert docs[-1].doc_id == f"all.xhtml#s{n - 1}" and WORDS.format(n=n - 1) in docs[-1].html
+
+
+def test_a_stray_byte_in_the_package_document_costs_that_character_only(tmp_path: Path) -> None:
+    """One byte that is not UTF-8 in content.opf used to reject the whole book."""
+    path = raw_epub(tmp_path / "stray.epub", [("a.xhtml", xhtml_page(_para(7)))])
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["content.opf"] = members["content.opf"].replace(b"Raw Book", b"Caf\xc3\xa9 \xff Book")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with EpubReader(path) as book:
+        assert book.title == "Café \ufffd Book"
+        assert WORDS.format(n=7) in " ".join(d.html for d in book.documents())
+
+
+def test_chapter_encodings_are_read_as_written_not_as_declared(tmp_path: Path) -> None:
+    """A chapter declared Latin-1 that holds UTF-8 was indexed as "cafÃ©"; an undeclared
+    Latin-1 one (old files) and a Latin-1 one that says so read right too."""
+    body = "<h1>Café</h1><p>Crème brûlée at the café, naïve and façade.</p>"
+    utf8_declared_latin1 = xhtml_page(body).replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    latin1_undeclared = xhtml_page(body).replace('<?xml version="1.0" encoding="UTF-8"?>\n', "")
+    latin1_declared = xhtml_page(body).replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    path = raw_epub(tmp_path / "enc.epub", [("a.xhtml", ""), ("b.xhtml", ""), ("c.xhtml", "")])
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["a.xhtml"] = utf8_declared_latin1.encode("utf-8")
+    members["b.xhtml"] = latin1_undeclared.encode("latin-1")
+    members["c.xhtml"] = latin1_declared.encode("latin-1")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with EpubReader(path) as book:
+        docs = list(book.documents())
+    assert len(docs) == 3
+    for doc in docs:
+        assert "Crème brûlée at the café, naïve and façade." in doc.html

@@ -257,24 +257,3 @@ def test_ivf_training_stops_when_cancelled(tmp_path: Path) -> None:
     cancel.set()
     with pytest.raises(IndexCancelled):
         ix.train_centroids(lance.dataset(path), "vector", 8, ix.Step("vector index", cancel))
-
-
-def test_the_pq_codebook_encodes_residuals_closely(tmp_path: Path) -> None:
-    import lance
-    import numpy as np
-
-    path, _ = _clustered(tmp_path)
-    ds = lance.dataset(path)
-    centroids = ix.train_centroids(ds, "vector", 12)
-    book = ix.train_pq_codebook(ds, "vector", centroids, 8)
-    assert book.shape == (8, 256, 4) and book.dtype == np.float32
-    x = np.asarray(ds.to_table().column("vector").combine_chunks().values).reshape(-1, 32)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    residual = x - centroids[np.argmax(x @ centroids.T, axis=1)]
-    parts = residual.reshape(len(x), 8, 4)
-    nearest = np.stack(
-        [book[m][np.argmin(((parts[:, m, None, :] - book[m]) ** 2).sum(-1), 1)] for m in range(8)],
-        axis=1,
-    )
-    error = np.linalg.norm(parts - nearest, axis=(1, 2)) / np.linalg.norm(residual, axis=1)
-    assert float(np.median(error)) < 0.5  # codes that keep most of each residual

@@ -213,7 +213,9 @@ def test_a_worker_never_parses_the_directory(
     monkeypatch.setattr(pipeline, "_WORKER_STATE", {})
     seen: list[int] = []
     for lo, hi in [ranges[2], ranges[0], ranges[3], ranges[1]]:  # not in order, as with N workers
-        _next, rows, error = pipeline._parse_range((str(zim), "s", lo, hi, str(order_file), 200))
+        _next, rows, error, _damaged = pipeline._parse_range(
+            (str(zim), "s", lo, hi, str(order_file), 200)
+        )
         assert not error
         ordinals = pipeline._table(rows).column("ordinal").to_pylist()
         assert ordinals and all(lo <= o < hi for o in ordinals)

@@ -187,7 +187,8 @@ def test_readers_see_rows_another_handle_writes(store: LibraryStore, tmp_path: P
 def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the threshold maintain() builds an IVF_PQ index; its queries keep recall@10 >= 0.95."""
+    """Past the threshold maintain() builds an IVF_RQ index; its queries keep recall@10 >= 0.95
+    with the store's own settings (an eighth of the partitions, a 40-row re-rank)."""
     monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 5_000)
     dim, n = 384, 12_000
     rng = np.random.default_rng(7)
@@ -222,10 +223,9 @@ def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
         s.add_vectors("big", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
         s.update_source("big", stage="ready", chunks=n)
         s.maintain()
-    assert any(
-        idx.index_type == "IvfPq" or "PQ" in str(idx.index_type).upper()
-        for idx in s._vector_table().list_indices()
-    )
+    assert [str(idx.index_type) for idx in s._vector_table().list_indices()
+            if idx.name == "vector_idx"] == ["IvfRq"]  # fmt: skip
+    assert s.meta()["vector_index_kind"] == "IVF_RQ"
     recalls = []
     for q in queries:
         emb.query = q
@@ -233,3 +233,60 @@ def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
         got = {int(h.chunk_id.split(":")[1]) for h in s.search("q", k=10, mode="vector")}
         recalls.append(len(got & exact) / 10)
     assert float(np.mean(recalls)) >= 0.95
+
+
+def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Libraries built before IVF_RQ keep searching their IVF_PQ index with its deep re-rank,
+    and the next maintenance rebuilds it as IVF_RQ (no new vectors needed)."""
+    import lance
+
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    dim, n = 32, 3_000
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    s = LibraryStore(tmp_path / "old", HashingEmbedder(dim=dim, name="h"))
+    rows = _rows("old", [("T", "", f"passage {i}") for i in range(n)])
+    with s.writing():
+        s.add_source(
+            SourceRecord(source_id="old", path="/o.zim", kind="zim", title="Old",
+                         identity="zim:old", stage="reading")
+        )  # fmt: skip
+        s.add_chunks(rows)
+        s.add_vectors("old", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
+        s.update_source("old", stage="ready", chunks=n)
+    # what an earlier version left: an IVF_PQ index and no recorded kind
+    lance.dataset(s._table_path("vectors")).create_index(
+        "vector", "IVF_PQ", name="vector_idx", metric="cosine", num_partitions=8,
+        num_sub_vectors=4,
+    )  # fmt: skip
+    s._set_meta(vector_index_rows=str(n), vector_index_partitions="8")
+    assert s._refine_rows() == store_module.VECTOR_REFINE_ROWS["IVF_PQ"]
+    assert s.search("passage", k=5, mode="vector")
+    with s.writing():
+        s.maintain()
+    kinds = [str(i.index_type) for i in s._vector_table().list_indices() if i.name == "vector_idx"]
+    assert kinds == ["IvfRq"]
+    assert s._refine_rows() == store_module.VECTOR_REFINE_ROWS["IVF_RQ"]
+
+
+def test_a_library_from_before_the_damaged_columns_opens_reads_and_updates(tmp_path: Path) -> None:
+    """The sources table gained columns (damaged documents); an older library gets them."""
+    import lancedb
+
+    old = pa.schema([f for f in store_module.sources_schema() if not f.name.startswith("damaged")])
+    db = lancedb.connect(str(tmp_path / "old"))
+    row = {f.name: (0 if pa.types.is_integer(f.type) else "") for f in old}
+    row.update(source_id="s1", path="/b.epub", kind="epub", title="Book", stage="keyword")
+    db.create_table("sources", data=pa.Table.from_pylist([row], schema=old))
+    s = LibraryStore(tmp_path / "old")
+    (record,) = s.sources()
+    assert (record.title, record.damaged, record.damaged_list) == ("Book", 0, [])
+    with s.writing():
+        s.update_source("s1", damaged=2, damaged_names="c1.xhtml: missing\nc2.xhtml: missing")
+    assert LibraryStore(tmp_path / "old").sources()[0].damaged_list == [
+        "c1.xhtml: missing",
+        "c2.xhtml: missing",
+    ]
