@@ -64,6 +64,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("source", metavar="SOURCE", help="id, file name, path or title")
     p.set_defaults(func=cmd_remove)
 
+    p = subparsers.add_parser(
+        "compact", parents=[library], help="give the disk back what removed sources still hold"
+    )
+    p.set_defaults(func=cmd_compact)
+
     p = subparsers.add_parser("search", parents=[library], help="search the library")
     p.add_argument("query")
     p.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
@@ -206,6 +211,34 @@ def cmd_remove(args: argparse.Namespace) -> int:
         return 1
     print(f"removed {record.title} ({record.chunks} passages)")
     return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from ingest.pipeline import compact_library
+    from ingest.store import LibraryStore
+
+    progress = _ProgressLine(sys.stderr)
+    try:
+        before = LibraryStore(_library(args)).disk_bytes()
+        for ev in compact_library(_library(args)):
+            progress.show(ev)
+        after = LibraryStore(_library(args)).disk_bytes()
+    except IngestError as exc:
+        progress.clear()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        progress.clear()
+        print("stopped; the library is as it was, run compact again", file=sys.stderr)
+        return 130
+    progress.clear()
+    print(f"reclaimed {_size(before - after)}; the library now takes {_size(after)}")
+    return 0
+
+
+def _size(n: int) -> str:
+    n = max(0, n)
+    return f"{n / (1 << 30):.2f} GB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MB"
 
 
 def cmd_search(args: argparse.Namespace) -> int:

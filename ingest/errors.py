@@ -30,3 +30,7 @@ class EmbedderMismatch(IngestError):
 
 class StoreError(IngestError):
     """The library store cannot be opened or written."""
+
+
+class DiskFull(IngestError):
+    """The library's disk is (almost) full: the run stopped where it can resume."""

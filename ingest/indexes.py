@@ -343,6 +343,32 @@ def compact_small_fragments(
     yield IndexWork("compacting", total, total, "rows")
 
 
+def drop_dead_segments(table: Path) -> int:
+    """Drop the index segments that cover no fragment any more (a removed source's rows were
+    theirs alone): Lance keeps them, and their files, until told. Returns how many went."""
+    from lance.dataset import Index, LanceDataset, LanceOperation
+
+    ds = open_table(table)
+    live = {f.fragment_id for f in ds.get_fragments()}
+    dead = [
+        Index(
+            uuid=str(seg.uuid),
+            name=index.name,
+            fields=list(index.fields),
+            dataset_version=int(seg.dataset_version_at_last_update),
+            fragment_ids={int(f) for f in seg.fragment_ids},  # type: ignore[arg-type]
+            index_version=int(seg.index_version),
+        )
+        for index in ds.describe_indices()
+        for seg in index.segments
+        if not {int(f) for f in seg.fragment_ids} & live
+    ]
+    if dead:
+        operation = LanceOperation.CreateIndex(new_indices=[], removed_indices=dead)
+        LanceDataset.commit(str(table), operation, read_version=ds.version)
+    return len(dead)
+
+
 def cleanup(table: Path, older_than: timedelta) -> None:
     """Delete the files of versions older than `older_than` (readers mid-query keep theirs)."""
     ds = open_table(table)
@@ -412,11 +438,31 @@ def _nearest(x: Any, centroids: Any) -> Any:
     return out
 
 
+def _spread_seeds(x: Any, k: int, rng: Any, step: Step | None) -> Any:
+    """k starting centroids drawn as k-means++ does (each far from those drawn before, by
+    chance), from at most 20 candidates per centroid: random seeds leave a cluster without a
+    centroid of its own often enough that k-means never recovers (two clusters share one)."""
+    import numpy as np
+
+    pool = x if len(x) <= 20 * k else x[rng.choice(len(x), 20 * k, replace=False)]
+    seeds = np.empty((k, x.shape[1]), np.float32)
+    seeds[0] = pool[rng.integers(len(pool))]
+    far = np.maximum(1.0 - pool @ seeds[0], 0.0)
+    for i in range(1, k):
+        if step is not None and i % 64 == 0:
+            step.check()
+        total = float(far.sum())
+        pick = rng.choice(len(pool), p=far / total) if total > 0 else rng.integers(len(pool))
+        seeds[i] = pool[pick]
+        far = np.minimum(far, np.maximum(1.0 - pool @ seeds[i], 0.0))
+    return seeds
+
+
 def _kmeans(x: Any, k: int, rng: Any, step: Step | None) -> Any:
     """k unit centroids of the unit rows of `x` (spherical k-means), KMEANS_ITERATIONS long."""
     import numpy as np
 
-    centroids = x[rng.choice(len(x), k, replace=False)].copy()
+    centroids = _spread_seeds(x, k, rng, step)
     for _ in range(KMEANS_ITERATIONS):
         if step is not None:
             step.check()

@@ -34,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.chunking import DEFAULT_MAX_TOKENS, chunk_document, embedding_text
+from ingest.disk_space import check_free, is_disk_full
 from ingest.embedding import Embedder, default_embedder
-from ingest.errors import IngestError, SourceError
+from ingest.errors import DiskFull, IngestError, SourceError
 from ingest.events import ProgressEvent, ResultStatus, SourceResult, damaged_words
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.readers.zim import ReadingOrder, ZimReader
@@ -487,6 +488,15 @@ class _IngestRun:
                 yield SourceResult(str(path), status, reason)
             try:
                 yield from self._run(store, found.files)
+            except DiskFull:
+                raise
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                try:  # the write that failed left nothing behind: say so, in words
+                    check_free(store.path, 1 << 62)
+                except DiskFull as full:
+                    raise full from exc
             finally:
                 self._stop_pool()
                 if self.embed_worker is not None:
@@ -546,6 +556,7 @@ class _IngestRun:
         if self.jobs:
             store.mark_maintenance_due()
         if not self.cancel.is_set() and store.maintenance_due():
+            check_free(store.path)
             with contextlib.suppress(IndexCancelled):
                 yield from _index_events(
                     str(self.store_path), "library", store.maintenance(self.cancel)
@@ -759,6 +770,7 @@ class _IngestRun:
         job.order = None
         if last:
             self._stop_pool()  # nothing more to read: the parsers' memory goes before indexing
+        check_free(store.path)  # an index build writes too
         try:
             for event in _index_events(rec.path, rec.title, store.text_index_updates(self.cancel)):
                 yield event
@@ -772,6 +784,7 @@ class _IngestRun:
     ) -> None:
         if parts:
             table = pa.concat_tables(parts)
+            check_free(store.path, table.nbytes)
             store.add_chunks(table)
             job.chunks += table.num_rows
             self._feed_embedder(job, table, read_ordinal)
@@ -894,6 +907,7 @@ class _IngestRun:
             return
         sid = item.source_id
         if item.chunk_ids:
+            check_free(store.path, item.vectors.nbytes)
             store.add_vectors(sid, item.chunk_ids, item.ordinals, item.vectors)
             job.embed_count += len(item.chunk_ids)
         store.update_source(sid, embed_ordinal=item.end_ordinal, embedded=job.embed_count)
@@ -940,6 +954,16 @@ class _IngestRun:
                 yield ProgressEvent(
                     rec.path, rec.title, "embedding", done, job.chunks, rate, eta, "passages"
                 )
+
+
+def compact_library(
+    store_path: Path | str, cancel: threading.Event | None = None
+) -> Iterator[ProgressEvent]:
+    """Give the disk back what removed sources and old versions hold (`LibraryStore.reclaim`),
+    as "indexing" progress of the library; cancel stops between steps, leaving it consistent."""
+    store = LibraryStore(store_path)
+    with store.writing(timeout=5.0), contextlib.suppress(IndexCancelled):
+        yield from _index_events(str(store_path), "library", store.reclaim(cancel))
 
 
 def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator[ProgressEvent]:

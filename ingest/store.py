@@ -37,6 +37,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
@@ -530,7 +531,24 @@ class LibraryStore:
             self.delete_chunks(record.source_id)
             self._sources.delete(f"source_id = {_quote(record.source_id)}")
             self.drop_cache(record.source_id)
+            # A source's rows fill fragments of their own, which the delete drops whole: their
+            # files go now (what shares fragments with other sources waits for `compact`).
+            for name in ("chunks", "vectors"):
+                if self._table_path(name).is_dir():
+                    ix.drop_dead_segments(self._table_path(name))
+                    ix.cleanup(self._table_path(name), timedelta(0))
+            self._checkout_latest()
         return record
+
+    def reclaim(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
+        """Give the disk back all that removed sources and old versions still hold: compaction
+        of fragments with deleted rows, indexes brought up to date, old versions' files deleted
+        at once (`librarian compact`). Needs the writer lock."""
+        yield from self.maintenance(cancel, cleanup_after=timedelta(0))
+
+    def disk_bytes(self) -> int:
+        """Bytes the library's files take on disk."""
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     # ---------------------------------------------------------------------------- caches
 
@@ -692,6 +710,10 @@ class LibraryStore:
         (keeping the last `cleanup_after` for readers mid-query). Bounded work at any size."""
         self._require_writer()
         chunks = self._table_path("chunks")
+        for name in ("chunks", "vectors"):  # a removed source's index segments go first
+            if self._table_path(name).is_dir():
+                ix.drop_dead_segments(self._table_path(name))
+        self._checkout_latest()
         if self._chunks.count_rows():
             yield from ix.compact_small_fragments(
                 chunks, [ix.TEXT_INDEX, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX], cancel=cancel
@@ -709,8 +731,10 @@ class LibraryStore:
             yield from _id_indexes(
                 vectors, ix.VECTOR_CHUNK_ID_INDEX, ix.VECTOR_SOURCE_INDEX, "vectors", cancel
             )
-        for t in (self._sources, self._meta):
-            t.optimize(cleanup_older_than=cleanup_after)
+        with warnings.catch_warnings():  # cleanup_after=0 (`librarian compact`) is meant
+            warnings.simplefilter("ignore", UserWarning)
+            for t in (self._sources, self._meta):
+                t.optimize(cleanup_older_than=cleanup_after)
         for name in ("chunks", "vectors"):
             if self._table_path(name).is_dir():
                 ix.cleanup(self._table_path(name), cleanup_after)

@@ -34,6 +34,7 @@ class IngestQueue(QObject):
     source_finished = Signal(str, str)  # path, status ("added", "already", "cancelled")
     pass_finished = Signal(bool)  # keyword_only
     source_removed = Signal(str)  # path
+    compacted = Signal(int, int)  # bytes the library took before and after `compact`
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)
     failed = Signal(str)  # a whole pass failed (the store cannot be opened...)
@@ -54,6 +55,7 @@ class IngestQueue(QObject):
         self.pending: list[str] = []  # new files waiting for their keyword pass
         self.removals: list[tuple[str, str]] = []  # (path, source_id)
         self.need_embedding = False
+        self.compact_asked = False
         self.paused = False
         self._worker: GeneratorWorker | TaskWorker | None = None
         self._running: tuple[str, list[str]] | None = None  # ("keyword"|"embed"|"remove", paths)
@@ -121,6 +123,13 @@ class IngestQueue(QObject):
             self._worker.cancel()  # type: ignore[union-attr]
         self._start_next()
 
+    def compact(self) -> None:
+        """Give the disk back what removed sources hold (after the running pass stops)."""
+        self.compact_asked = True
+        if self._running is not None and self._running[0] in ("keyword", "embed"):
+            self._worker.cancel()  # type: ignore[union-attr]  # it resumes after
+        self._start_next()
+
     def is_busy(self) -> bool:
         return self._running is not None or bool(self.pending) or self._discovering > 0
 
@@ -152,6 +161,15 @@ class IngestQueue(QObject):
             worker.succeeded.connect(self._on_removal_succeeded)
             worker.failed.connect(self._on_worker_failed)
             self._run(worker, ("remove", [path]))
+        elif self.compact_asked:
+            self.compact_asked = False
+            store_path = self.store_path
+            compacting = GeneratorWorker(
+                lambda cancel: sv.compact_events(store_path, cancel), name="compact"
+            )
+            compacting.event_emitted.connect(self._on_worker_event_emitted)
+            compacting.failed.connect(self._on_worker_failed)
+            self._run(compacting, ("compact", []))
         elif self.paused:
             pass
         elif self.pending:
@@ -198,6 +216,9 @@ class IngestQueue(QObject):
         self._set_busy()
 
     def _on_worker_event_emitted(self, event: Any) -> None:
+        if isinstance(event, sv.Compacted):
+            self.compacted.emit(event.before, event.after)
+            return
         if isinstance(event, SourceResult):
             key = path_key(event.path)
             if event.status == "failed":
@@ -251,4 +272,6 @@ class IngestQueue(QObject):
             if cancelled:
                 self.need_embedding = True
             self.pass_finished.emit(False)
+        elif kind == "compact":
+            self.need_embedding = True  # a pass it stopped carries on
         self._start_next()

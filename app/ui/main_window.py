@@ -159,13 +159,22 @@ class MainWindow(QMainWindow):
         self.add_files_action = QAction("Add books or archives…", self)
         self.add_files_action.setShortcut(QKeySequence.StandardKey.Open)
         self.add_folder_action = QAction("Add a folder…", self)
+        self.compact_action = QAction("Reclaim disk space", self)
+        self.compact_action.setToolTip("Give the disk back what removed sources still hold")
+        self.compact_action.triggered.connect(self._on_compact_action_triggered)
         self.settings_action = QAction("Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for a in (self.add_files_action, self.add_folder_action, self.settings_action, quit_action):
+        for a in (
+            self.add_files_action,
+            self.add_folder_action,
+            self.compact_action,
+            self.settings_action,
+            quit_action,
+        ):
             file_menu.addAction(a)
         chat_menu = self.menuBar().addMenu("&Chat")
         self.new_chat_action = QAction("New chat", self)
@@ -227,6 +236,7 @@ class MainWindow(QMainWindow):
         self.ingest.source_finished.connect(self._on_ingest_source_finished)
         self.ingest.paused_changed.connect(self._on_ingest_paused_changed)
         self.ingest.source_removed.connect(self._on_ingest_source_removed)
+        self.ingest.compacted.connect(self._on_ingest_compacted)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(2000)
         self.refresh_timer.timeout.connect(self.refresh_sources)
@@ -382,6 +392,17 @@ class MainWindow(QMainWindow):
             return
         self.upkeep_label.setText(f"Library upkeep: {indexing_text(progress)}")
         self.upkeep_label.show()
+
+    def _on_compact_action_triggered(self) -> None:
+        self.statusBar().showMessage("Reclaiming disk space…")
+        self.ingest.compact()
+
+    def _on_ingest_compacted(self, before: int, after: int) -> None:
+        self.statusBar().showMessage(
+            f"Reclaimed {human_size(max(0, before - after)) or '0 B'}; "
+            f"the library takes {human_size(after)}",
+            10000,
+        )
 
     def _on_ingest_source_failed(self, path: str, reason: str) -> None:
         self.source_model.set_failed(path, reason)

@@ -319,3 +319,19 @@ class LagMeter:
         """The `n` longest stalls, in ms, worst first (and when they came, in ticks)."""
         top = sorted(enumerate(self.gaps), key=lambda g: g[1], reverse=True)[:n]
         return ", ".join(f"{ms:.0f} ms at tick {i}" for i, ms in top)
+
+
+def test_reclaim_disk_space_gives_back_what_a_removed_source_held(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
+    window = make_window(store=built_store)
+    rows = window.source_model.rows()
+    assert len(rows) >= 2
+    victim = rows[0]
+    window._remove_source(victim.key, victim.source_id)
+    qtbot.waitUntil(lambda: not window.ingest.is_busy(), timeout=INGEST_TIMEOUT)
+    with qtbot.waitSignal(window.ingest.compacted, timeout=INGEST_TIMEOUT) as done:
+        window.compact_action.trigger()
+    before, after = done.args
+    assert after <= before
+    qtbot.waitUntil(lambda: not window.ingest.is_busy(), timeout=INGEST_TIMEOUT)
+    assert window.statusBar().currentMessage().startswith("Reclaimed ")
+    assert len(window.source_model.rows()) == len(rows) - 1
