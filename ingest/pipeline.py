@@ -38,6 +38,7 @@ from ingest.disk_space import check_free, is_disk_full
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import DiskFull, IngestError, SourceError
 from ingest.events import ProgressEvent, ResultStatus, SourceResult, damaged_words
+from ingest.file_names import shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.readers.zim import ReadingOrder, ZimReader
 from ingest.store import (
@@ -66,7 +67,8 @@ WORKER_DIED = (
     "reading stopped: a reader process ended unexpectedly (out of memory, or a crash in a "
     "native library); add it again to retry"
 )
-DAMAGED_NAMES_KEPT = 20  # damaged documents named in the library (all are counted)
+DAMAGED_NAMES_KEPT = 20
+DAMAGED_LOGGED = 10  # damaged documents named in the log per source (all are counted)  # damaged documents named in the library (all are counted)
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -91,6 +93,9 @@ def _worker_init() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(5)
+    # What readers warn about is said once, by the main process: it opens every source itself
+    # to plan, and damaged documents come back with each task's rows.
+    logging.getLogger("ingest.readers").setLevel(logging.ERROR)
 
 
 def _worker_reader(path: str, order_file: str) -> Any:
@@ -381,6 +386,9 @@ class _Job:
         )
 
     def note_damaged(self, names: list[str]) -> None:
+        for i, name in enumerate(names, start=self.damaged + 1):
+            if i <= DAMAGED_LOGGED:
+                log.warning("%s: %s; skipped", shown(Path(self.record.path).name), name)
         self.damaged += len(names)
         self.damaged_names += names[: max(0, DAMAGED_NAMES_KEPT - len(self.damaged_names))]
 

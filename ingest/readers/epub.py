@@ -320,13 +320,10 @@ class EpubReader:
     def _chapter_html(self, path: str) -> str | None:
         try:
             raw = self._read_member(path)
-        except KeyError:
-            log.warning("%s: chapter %s is listed but missing from the book; skipped",
-                        self.path.name, path)  # fmt: skip
+        except KeyError:  # reported with the others (`damaged`), by whoever reads the book
             self.damaged[-1 - len(self.damaged)] = f"{path}: missing from the book"
             return None
         except (zipfile.BadZipFile, zlib.error, OSError) as exc:
-            log.warning("%s: chapter %s is damaged (%s); skipped", self.path.name, path, exc)
             self.damaged[-1 - len(self.damaged)] = f"{path}: damaged ({exc})"
             return None
         html = _decode(raw)

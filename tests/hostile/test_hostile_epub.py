@@ -188,3 +188,27 @@ def test_chapter_encodings_are_read_as_written_not_as_declared(tmp_path: Path) -
     assert len(docs) == 3
     for doc in docs:
         assert "Crème brûlée at the café, naïve and façade." in doc.html
+
+
+def test_a_missing_chapter_is_reported_once_and_counted(tmp_path: Path) -> None:
+    """The main process (planning) and the parser process both used to print reader warnings."""
+    import os
+    import subprocess
+    import sys
+
+    path = raw_epub(tmp_path / "gap.epub", [("a.xhtml", xhtml_page(_para(1) * 30)),
+                                           ("b.xhtml", xhtml_page(_para(2)))])  # fmt: skip
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist() if n != "b.xhtml"}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "ingest", str(path), "--library", str(tmp_path / "lib"),
+         "--keyword-only", "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert done.stderr.count("b.xhtml") == 1, done.stderr
+    assert "1 damaged chapter skipped)" in done.stdout
