@@ -58,7 +58,16 @@ DOCS_PER_TASK = 200  # documents a worker parses per task (a few thousand chunks
 # Chunk rows per commit, once a source is under way: each commit is a fragment, and fragments
 # this big are never compacted again (ingest.indexes), so a Wikipedia is written once.
 WRITE_BATCH_ROWS = FRAGMENT_TARGET_ROWS
-EMBED_FEED_ROWS = 4096  # rows per embedder batch: each is one vector commit and checkpoint
+# Rows per embedder batch, each one vector commit and checkpoint. Passages fed as they are read
+# go EMBED_FEED_ROWS at a time: sorted by length within a batch, they pad little (1,000
+# articles on 2 cores: 0.95 of a bare encode; batches of 256-1,024 rows gave 0.80-0.84).
+# What a resumed run embeds (read back from the store) is committed about every
+# EMBED_COMMIT_SECONDS of the embedder's measured work (EMBED_FIRST_ROWS before it is
+# measured): a run killed again and again must still get on (4,096 rows are 100 s on a
+# 2-core CPU; five kills during embedding each kept nothing).
+EMBED_FEED_ROWS = 4096
+EMBED_FIRST_ROWS = 512
+EMBED_COMMIT_SECONDS = 30.0
 EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cancel latency
 MAX_QUEUED_ROWS = 100_000  # in-memory embed backlog before spilling to re-reads
 PROGRESS_INTERVAL = 0.2
@@ -255,6 +264,15 @@ class _Embedded:
     end_ordinal: int
 
 
+def _batches(table: pa.Table, rows: int, end_ordinal: int) -> Iterator[tuple[pa.Table, int]]:
+    """`table` in slices of about `rows` that end at document ends, each with the ordinal below
+    which every chunk is in it or an earlier slice (the last one: `end_ordinal`)."""
+    slices = list(document_slices(table, rows))
+    for i, part in enumerate(slices):
+        end = end_ordinal if i == len(slices) - 1 else int(slices[i + 1]["ordinal"][0].as_py())
+        yield part, end
+
+
 def _batch_from_table(source_id: str, table: pa.Table, end_ordinal: int) -> _EmbedBatch:
     titles = table.column("title").to_pylist()
     sections = table.column("section").to_pylist()
@@ -281,6 +299,7 @@ class _EmbedWorker(threading.Thread):
         self.stop = threading.Event()
         self.in_flight: dict[str, int] = {}  # chunks embedded but not yet handed over
         self.busy = 0.0  # seconds inside embed()
+        self.embedded_rows = 0
         self.idle = 0.0  # seconds waiting for work while work was expected
         self._lock = threading.Lock()
         self._queued = 0  # rows in the inbox
@@ -293,6 +312,14 @@ class _EmbedWorker(threading.Thread):
     def queued_rows(self) -> int:
         with self._lock:
             return self._queued
+
+    def commit_rows(self) -> int:
+        """Rows per batch: about EMBED_COMMIT_SECONDS of this embedder's measured work."""
+        if self.embedded_rows < EMBED_SUB_BATCH or self.busy <= 0:
+            return EMBED_FIRST_ROWS
+        rows = int(self.embedded_rows / self.busy * EMBED_COMMIT_SECONDS)
+        rows = -(-rows // EMBED_SUB_BATCH) * EMBED_SUB_BATCH  # whole sub-batches
+        return max(EMBED_SUB_BATCH, min(EMBED_FEED_ROWS, rows))
 
     def run(self) -> None:
         try:
@@ -309,11 +336,13 @@ class _EmbedWorker(threading.Thread):
                     ):
                         if self.stop.is_set():
                             return
-                        ords = table.column("ordinal").to_numpy()
-                        last = int(ords[-1]) + 1
+                        last = int(table.column("ordinal")[-1].as_py()) + 1
                         # the final window covers documents up to the source's end
                         end = last if last < item.end_ordinal else item.end_ordinal
-                        self._embed(_batch_from_table(item.source_id, table, end))
+                        for part, part_end in _batches(table, self.commit_rows(), end):
+                            if self.stop.is_set():
+                                return
+                            self._embed(_batch_from_table(item.source_id, part, part_end))
                     self.outbox.put(
                         _Embedded(
                             item.source_id, [], [], np.zeros((0, 1), np.float32), item.end_ordinal
@@ -338,6 +367,7 @@ class _EmbedWorker(threading.Thread):
             t0 = time.perf_counter()
             vectors[picked] = self.embedder.embed([batch.texts[j] for j in picked])
             self.busy += time.perf_counter() - t0
+            self.embedded_rows += len(picked)
             with self._lock:
                 self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) + len(
                     picked
@@ -815,10 +845,7 @@ class _IngestRun:
             job.spilled_from = int(table.column("ordinal")[0].as_py())
             return
         _start_embed_clock(job)
-        slices = list(document_slices(table, EMBED_FEED_ROWS))
-        for i, part in enumerate(slices):
-            # every chunk of documents below the next slice's first is in this slice or before
-            end = end_ordinal if i == len(slices) - 1 else int(slices[i + 1]["ordinal"][0].as_py())
+        for part, end in _batches(table, EMBED_FEED_ROWS, end_ordinal):
             worker.put(_batch_from_table(job.record.source_id, part, end))
 
     def _finish_stage1(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -278,3 +279,39 @@ def test_the_index_step_reports_progress_and_a_cancel_there_resumes(
     done = [e for e in events if isinstance(e, ProgressEvent) and e.step == "keyword index"]
     assert done and done[-1].done == done[-1].total > 0
     assert snapshot(lib) == reference
+
+
+def test_a_resumed_embedding_stopped_again_keeps_what_it_embedded_seconds_ago(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vectors were committed 4,096 at a time: on a CPU that is 100 s of work, and five kills
+    during embedding each kept nothing. A resumed run commits about every
+    EMBED_COMMIT_SECONDS of work, so each stop keeps what was embedded before it."""
+    from tests.builders import make_zim, varied_articles
+
+    class Slow(HashingEmbedder):
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            time.sleep(0.002 * len(texts))  # 500 passages a second
+            return super().embed(texts)
+
+    monkeypatch.setattr(pipeline, "EMBED_COMMIT_SECONDS", 0.5)
+    monkeypatch.setattr(pipeline, "PROGRESS_INTERVAL", 0.0)
+    archive = make_zim(tmp_path / "wiki.zim", varied_articles(500, words=300))
+    lib = tmp_path / "lib"
+    run([archive], lib, keyword_only=True)  # the embedding passes below resume it
+    kept = [0]
+    for _ in range(2):  # stopped twice, each well before the end
+        cancel = threading.Event()
+        for ev in ingest_paths([], lib, embedder_factory=Slow(), cancel=cancel, workers=1):
+            if (
+                isinstance(ev, ProgressEvent)
+                and ev.stage == "embedding"
+                and ev.done >= kept[-1] + 400
+            ):
+                cancel.set()
+        kept.append(LibraryStore(lib).vector_count())
+    total = LibraryStore(lib).chunk_count()
+    assert total > 1200
+    assert 256 <= kept[1] < kept[2] < total, kept
+    run([archive], lib)
+    assert LibraryStore(lib).vector_count() == total
