@@ -212,3 +212,35 @@ def test_a_missing_chapter_is_reported_once_and_counted(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stderr.count("b.xhtml") == 1, done.stderr
     assert "1 damaged chapter skipped)" in done.stdout
+
+
+def test_ingesting_a_zip_bomb_fails_it_alone_in_bounded_memory(tmp_path: Path) -> None:
+    """The whole command, parser process included: a 300 MB bomb beside a real book."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "books"
+    folder.mkdir()
+    _bomb(folder / "bomb.epub", 300 << 20)
+    raw_epub(folder / "fine.epub", [("a.xhtml", xhtml_page(_para(3) * 20))])
+    # A wrapper runs the command, so that its children's peak is this command's alone.
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:]).returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, sys.executable, "-m", "ingest", "ingest", str(folder),
+         "--library", str(tmp_path / "lib"), "--keyword-only", "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )  # fmt: skip
+    assert done.returncode == 1  # one source failed
+    assert "bomb.epub: compressed data expands more than 200-fold" in done.stderr
+    assert "fine.epub: added" in done.stdout
+    assert "Traceback" not in done.stderr
+    # the largest process of the command (itself or its parser), in KiB on Linux
+    peak = int(done.stderr.strip().splitlines()[-1])
+    assert peak < 1_000_000, peak
