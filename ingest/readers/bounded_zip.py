@@ -42,7 +42,11 @@ class BoundedZip:
         book = int(scale) if scale and scale.isdigit() else BOOK_LIMIT
         self.book_limit = book
         self.member_limit = min(max(MEMBER_LIMIT, book // 16), book)
-        self.inflated = 0
+        self._sizes: dict[str, int] = {}  # what each member inflated to (a re-read counts once)
+
+    @property
+    def inflated(self) -> int:
+        return sum(self._sizes.values())
 
     def read(self, name: str) -> bytes:
         """The member's bytes; InflateLimitExceeded when it (or the book) inflates too far.
@@ -50,7 +54,7 @@ class BoundedZip:
         KeyError for a missing member; zipfile's and zlib's errors for a damaged one.
         """
         info = self.zip.getinfo(name)
-        limit = min(self.member_limit, self.book_limit - self.inflated)
+        limit = min(self.member_limit, self.book_limit - self.inflated + self._sizes.get(name, 0))
         ratio_cap = max(RATIO_FLOOR, RATIO_LIMIT * max(info.compress_size, 1))
         parts: list[bytes] = []
         size = 0
@@ -61,18 +65,18 @@ class BoundedZip:
                     break
                 size += len(block)
                 if size > limit:
-                    self.inflated += size
+                    self._sizes[name] = size
                     what = "the book" if limit < self.member_limit else name
                     cap = self.book_limit if limit < self.member_limit else self.member_limit
                     raise InflateLimitExceeded(
                         f"compressed data expands to more than {_gb(cap)} ({what}) — refused"
                     )
                 if size > ratio_cap:
-                    self.inflated += size
+                    self._sizes[name] = size
                     raise InflateLimitExceeded(
                         f"compressed data expands more than {RATIO_LIMIT}-fold ({name}: "
                         f"{_gb(info.compress_size)} to over {_gb(size)}) — refused"
                     )
                 parts.append(block)
-        self.inflated += size
+        self._sizes[name] = size
         return b"".join(parts)

@@ -67,6 +67,16 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["'
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """One document of the book: the `index`-th piece of spine file `path`."""
+
+    path: str
+    index: int
+    doc_id: str
+    title: str
+
+
+@dataclass(frozen=True)
 class _TocEntry:
     path: str  # zip member path of the file
     anchor: str  # fragment, "" for the start of the file
@@ -317,25 +327,28 @@ class EpubReader:
 
     # -- chapters -------------------------------------------------------------------------
 
-    def _chapter_html(self, path: str) -> str | None:
+    def _chapter_html(self, path: str, report: bool = True) -> str | None:
         try:
             raw = self._read_member(path)
         except KeyError:  # reported with the others (`damaged`), by whoever reads the book
-            self.damaged[-1 - len(self.damaged)] = f"{path}: missing from the book"
+            if report:
+                self.damaged[-1 - len(self.damaged)] = f"{path}: missing from the book"
             return None
         except (zipfile.BadZipFile, zlib.error, OSError) as exc:
-            self.damaged[-1 - len(self.damaged)] = f"{path}: damaged ({exc})"
+            if report:
+                self.damaged[-1 - len(self.damaged)] = f"{path}: damaged ({exc})"
             return None
         html = _decode(raw)
         if self._types.get(path) != "text/html" or html.lstrip().startswith("<?xml"):
             html = xhtml_to_html(html)
         return html
 
-    def _strip_boilerplate(self, html: str, path: str) -> tuple[str, bool]:
+    def _strip_boilerplate(self, html: str, path: str, warn: bool) -> tuple[str, bool]:
         """The chapter without Gutenberg's header/footer or the nav list; True once the book's
         END marker has been passed (what follows is licence)."""
         tree = LexborHTMLParser(html)
-        self._warn_unread(path, html, tree)
+        if warn:
+            self._warn_unread(path, html, tree)
         removed = False
         for node in tree.css(_PG_MARKUP):
             node.decompose()
@@ -377,26 +390,34 @@ class EpubReader:
                 self.path.name, path, parsed, written,
             )  # fmt: skip
 
-    def _build_documents(self) -> list[Document]:
-        toc_by_file: dict[str, list[_TocEntry]] = {}
+    def _chapter_pieces(self, path: str, warn: bool) -> tuple[list[tuple[str, str, str]], bool]:
+        """A spine file's (anchor, title, html) pieces, cut at its table-of-contents entries,
+        and whether the book's Gutenberg END marker lies in it; ([], False) when it is gone."""
+        html = self._chapter_html(path, report=warn)
+        if html is None:
+            return [], False
+        html, ended = self._strip_boilerplate(html, path, warn)
+        return self._split_at_toc(html, self._toc_by_file.get(path, [])), ended
+
+    def _build_documents(self) -> list[_Piece]:
+        """The book's documents, found by reading each chapter once; only where they are is
+        kept (documents() reads a chapter again when it gets there), so a big book is never
+        held in memory whole."""
+        self._toc_by_file: dict[str, list[_TocEntry]] = {}
         for entry in self._toc:
-            toc_by_file.setdefault(entry.path, []).append(entry)
-        docs: list[Document] = []
+            self._toc_by_file.setdefault(entry.path, []).append(entry)
+        docs: list[_Piece] = []
         current_title = ""
         for path in self._spine:
-            html = self._chapter_html(path)
-            if html is None:
-                continue
-            html, ended = self._strip_boilerplate(html, path)
-            pieces = self._split_at_toc(html, toc_by_file.get(path, []))
-            for anchor, title, piece in pieces:
+            pieces, ended = self._chapter_pieces(path, warn=True)
+            for index, (anchor, title, piece) in enumerate(pieces):
                 if title:
                     current_title = title
                 if not _has_text(piece):
                     continue
                 doc_title = title or current_title or _first_heading(piece) or self.title
                 doc_id = f"{path}#{anchor}" if anchor else path
-                docs.append(Document(ordinal=len(docs), doc_id=doc_id, title=doc_title, html=piece))
+                docs.append(_Piece(path, index, doc_id, doc_title))
             if ended:
                 break
         return docs
@@ -462,7 +483,14 @@ class EpubReader:
         Damaged chapters were found when the book was opened: `damaged` holds them (with
         negative keys, as they have no ordinal) for a read from the start to report."""
         self.damaged = dict(self._damaged_at_open) if start <= 0 else {}
-        yield from self._docs[max(0, start) :]
+        chapter, pieces = "", list[tuple[str, str, str]]()
+        for ordinal in range(max(0, start), len(self._docs)):
+            doc = self._docs[ordinal]
+            if doc.path != chapter:  # one chapter in memory at a time
+                chapter, (pieces, _) = doc.path, self._chapter_pieces(doc.path, warn=False)
+            if doc.index < len(pieces):
+                html = pieces[doc.index][2]
+                yield Document(ordinal=ordinal, doc_id=doc.doc_id, title=doc.title, html=html)
 
     def resource(self, path: str) -> Resource | None:
         """A chapter's XHTML, an image or a stylesheet by its path in the book (or a doc_id)."""
