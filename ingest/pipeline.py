@@ -26,6 +26,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,9 +559,7 @@ class _IngestRun:
             self._start_pool()  # its processes start up while the sources are planned
         new: list[tuple[_Job, Any]] = []
         for path in files:
-            result = self._plan(store, path, new)
-            if result is not None:
-                yield result
+            yield from self._planned(store, path, new)
         if self.embedder is not None:
             self.embed_worker = _EmbedWorker(self.embedder, self.store_path)
             self.embed_worker.start()
@@ -602,14 +602,43 @@ class _IngestRun:
 
     # -- planning -------------------------------------------------------------------------
 
-    def _plan(
+    def _planned(
         self, store: LibraryStore, path: Path, new: list[tuple[_Job, Any]]
+    ) -> Iterator[ProgressEvent | SourceResult]:
+        """`_plan`, run beside this generator: a book that takes long to open (a dictionary
+        whose table of contents cuts it into 100,000 pieces) shows its progress instead of a
+        frozen bar. Nothing else touches the store meanwhile."""
+        heard: list[tuple[int, int]] = []
+        started = time.monotonic()
+        with ThreadPoolExecutor(1, thread_name_prefix="librarian-plan") as planner:
+            plan = planner.submit(self._plan, store, path, new, heard.append)
+            while True:
+                try:
+                    result = plan.result(timeout=max(PROGRESS_INTERVAL, 0.05))
+                    break
+                except FutureTimeout:
+                    if heard:
+                        done, total = heard[-1]
+                        rate = done / max(1e-3, time.monotonic() - started)
+                        eta = (total - done) / rate if rate > 0 else None
+                        yield ProgressEvent(str(path), shown(path.name), "reading", done, total,
+                                            rate, eta, "table-of-contents entries", "opening")  # fmt: skip
+        if result is not None:
+            yield result
+
+    def _plan(
+        self,
+        store: LibraryStore,
+        path: Path,
+        new: list[tuple[_Job, Any]],
+        heard: Callable[[tuple[int, int]], None] | None = None,
     ) -> SourceResult | None:
         from ingest.readers import open_source
 
         failed_id = source_id_for(f"path:{path}")
         try:
-            reader = open_source(path)
+            progress = None if heard is None else (lambda done, total: heard((done, total)))
+            reader = open_source(path, progress)
             try:
                 info = reader.info()
                 order = reader.reading_order() if isinstance(reader, ZimReader) else None

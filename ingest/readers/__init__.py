@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,7 +58,9 @@ class SourceReader(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def open_source(path: Path | str) -> SourceReader:
+def open_source(
+    path: Path | str, progress: Callable[[int, int], None] | None = None
+) -> SourceReader:
     """Open a ZIM archive or EPUB book, chosen by its content (then by its name).
 
     Raises SourceError (UnsupportedFile for other kinds of file) with a reason fit to show.
@@ -93,7 +95,7 @@ def open_source(path: Path | str) -> SourceReader:
     if kind == "epub":
         from ingest.readers.epub import EpubReader
 
-        return EpubReader(path)
+        return EpubReader(path, progress=progress)
     raise UnsupportedFile(path, "not a ZIM archive or an EPUB book")
 
 

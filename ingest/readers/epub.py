@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -157,8 +157,13 @@ def _first_heading(html: str) -> str:
 class EpubReader:
     """Reads one EPUB 2 or EPUB 3 book (DRM-free)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self, path: Path | str, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """`progress(done, total)` hears how far opening has come, in pieces of chapters
+        (a dictionary's table of contents can cut one file into 100,000 of them)."""
         self.path = Path(path).absolute()
+        self._progress = progress
         try:
             size = self.path.stat().st_size
         except FileNotFoundError as exc:
@@ -408,9 +413,13 @@ class EpubReader:
             self._toc_by_file.setdefault(entry.path, []).append(entry)
         docs: list[_Piece] = []
         current_title = ""
+        done, total = 0, len(self._toc) + len(self._spine)  # pieces: at most one per entry
         for path in self._spine:
             pieces, ended = self._chapter_pieces(path, warn=True)
             for index, (anchor, title, piece) in enumerate(pieces):
+                done += 1
+                if self._progress is not None and done % 500 == 0:
+                    self._progress(done, max(total, done))
                 if title:
                     current_title = title
                 if not _has_text(piece):

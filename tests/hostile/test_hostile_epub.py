@@ -267,3 +267,21 @@ def test_a_big_book_is_read_one_chapter_at_a_time(tmp_path: Path) -> None:
 
     small, big = _reading_peak(book("small.epub", 8)), _reading_peak(book("big.epub", 24))
     assert big < small * 1.2 + (1 << 20), (small, big)
+
+
+def test_opening_a_book_with_a_huge_table_of_contents_shows_progress(tmp_path: Path) -> None:
+    """Splitting such a book happens while the run plans it: the bar moves meanwhile."""
+    from ingest.events import ProgressEvent, SourceResult
+    from ingest.pipeline import ingest_paths
+
+    n = 40_000
+    body = "".join(f'<h2 id="s{i}">Entry {i}</h2>{_para(i)}' for i in range(n))
+    toc = [(f"all.xhtml#s{i}", f"Entry {i}") for i in range(n)]
+    path = raw_epub(tmp_path / "dictionary.epub", [("all.xhtml", xhtml_page(body))], toc=toc)
+    events = list(ingest_paths([path], tmp_path / "lib", keyword_only=True, workers=1))
+    opening = [e for e in events if isinstance(e, ProgressEvent) and e.step == "opening"]
+    assert opening, "no progress while the book was opened"
+    assert opening[0].unit == "table-of-contents entries" and 0 < opening[0].done <= n
+    assert [e.done for e in opening] == sorted(e.done for e in opening)
+    (result,) = [e for e in events if isinstance(e, SourceResult)]
+    assert result.status == "added" and result.chunks >= n
