@@ -183,7 +183,8 @@ def _parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
         return next_ordinal, _ipc(cols), exc.reason, []
     except Exception as exc:  # noqa: BLE001 - a damaged file must fail its source, not the run
         _WORKER_STATE.clear()
-        log.exception("reading %s failed", path)
+        # the user reads the reason in the result line; the trace is for a bug report (-v)
+        log.info("reading %s failed", path, exc_info=True)
         return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})", []
 
 
@@ -648,7 +649,7 @@ class _IngestRun:
         except SourceError as exc:
             return self._record_failure(store, failed_id, path, exc.reason)
         except Exception as exc:  # noqa: BLE001 - any damaged file fails alone
-            log.exception("opening %s failed", path)
+            log.info("opening %s failed", path, exc_info=True)  # the reason is in the result
             return self._record_failure(store, failed_id, path, f"could not be read ({exc})")
         if store.source(failed_id) is not None:
             store.delete_chunks(failed_id)
