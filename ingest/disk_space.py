@@ -24,15 +24,18 @@ def _mb(n: int) -> str:
 
 def check_free(path: Path, writing: int = 0) -> None:
     """Raise DiskFull when writing `writing` more bytes would leave less than the reserve."""
-    usage = shutil.disk_usage(path)
-    keep = reserve(path)
-    if usage.free - writing < keep:
-        raise DiskFull(
-            f"The disk holding the library ({path}) is almost full: {_mb(usage.free)} free, "
-            f"and Librarian keeps {_mb(keep)} free. Nothing is lost: free some space (or "
-            f"remove a source and run `librarian compact`), then run `librarian ingest` again "
-            f"to resume where it stopped."
-        )
+    if shutil.disk_usage(path).free - writing < reserve(path):
+        raise disk_full(path)
+
+
+def disk_full(path: Path) -> DiskFull:
+    """The error that says the library's disk is (almost) full, what is free, and what to do."""
+    return DiskFull(
+        f"The disk holding the library ({path}) is almost full: "
+        f"{_mb(shutil.disk_usage(path).free)} free, and Librarian keeps {_mb(reserve(path))} "
+        f"free. Nothing is lost: free some space (or remove a source and run `librarian "
+        f"compact`), then run `librarian ingest` again to resume where it stopped."
+    )
 
 
 def is_disk_full(exc: BaseException) -> bool:

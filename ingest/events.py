@@ -59,7 +59,11 @@ class SourceResult:
         return f"{name}: {self.reason}"
 
 
+def document_noun(path: str) -> str:
+    """What one document of the source at `path` is called: an article (ZIM) or a chapter."""
+    return "article" if ".zim" in Path(path).suffix.lower() else "chapter"
+
+
 def damaged_words(count: int, path: str) -> str:
     """ "3 damaged articles" (a ZIM) or "1 damaged chapter" (a book)."""
-    what = "article" if ".zim" in Path(path).suffix.lower() else "chapter"
-    return f"{count:,} damaged {what}{'' if count == 1 else 's'}"
+    return f"{count:,} damaged {document_noun(path)}{'' if count == 1 else 's'}"

@@ -36,10 +36,16 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.chunking import DEFAULT_MAX_TOKENS, chunk_document, embedding_text
-from ingest.disk_space import check_free, is_disk_full
+from ingest.disk_space import check_free, disk_full, is_disk_full
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import DiskFull, IngestError, SourceError
-from ingest.events import ProgressEvent, ResultStatus, SourceResult, damaged_words
+from ingest.events import (
+    ProgressEvent,
+    ResultStatus,
+    SourceResult,
+    damaged_words,
+    document_noun,
+)
 from ingest.file_names import shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.readers.zim import ReadingOrder, ZimReader
@@ -78,8 +84,8 @@ WORKER_DIED = (
     "reading stopped: a reader process ended unexpectedly (out of memory, or a crash in a "
     "native library); add it again to retry"
 )
-DAMAGED_NAMES_KEPT = 20
-DAMAGED_LOGGED = 10  # damaged documents named in the log per source (all are counted)  # damaged documents named in the library (all are counted)
+DAMAGED_NAMES_KEPT = 20  # damaged documents named in the library (all are counted)
+DAMAGED_LOGGED = 10  # damaged documents named in the log per source
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -192,7 +198,7 @@ def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
     """The documents of [start, stop) the reader skipped as damaged, taken out of it: each is
     counted by the task whose range holds it, however far the reader's iterator ran (past
     `stop` through damaged documents) and however often a range was read again."""
-    damaged: dict[int, str] = getattr(reader, "damaged", {})
+    damaged: dict[int, str] = reader.damaged
     mine = [
         k for k in damaged if (k < 0 and start == 0) or (start <= k and (stop is None or k < stop))
     ]
@@ -534,10 +540,7 @@ class _IngestRun:
             except Exception as exc:
                 if not is_disk_full(exc):
                     raise
-                try:  # the write that failed left nothing behind: say so, in words
-                    check_free(store.path, 1 << 62)
-                except DiskFull as full:
-                    raise full from exc
+                raise disk_full(store.path) from exc  # the failed write left nothing behind
             finally:
                 self._stop_pool()
                 if self.embed_worker is not None:
@@ -612,7 +615,7 @@ class _IngestRun:
         heard: list[tuple[int, int]] = []
         started = time.monotonic()
         with ThreadPoolExecutor(1, thread_name_prefix="librarian-plan") as planner:
-            plan = planner.submit(self._plan, store, path, new, heard.append)
+            plan = planner.submit(self._plan, store, path, new, lambda d, t: heard.append((d, t)))
             while True:
                 try:
                     result = plan.result(timeout=max(PROGRESS_INTERVAL, 0.05))
@@ -632,13 +635,12 @@ class _IngestRun:
         store: LibraryStore,
         path: Path,
         new: list[tuple[_Job, Any]],
-        heard: Callable[[tuple[int, int]], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SourceResult | None:
         from ingest.readers import open_source
 
         failed_id = source_id_for(f"path:{path}")
         try:
-            progress = None if heard is None else (lambda done, total: heard((done, total)))
             reader = open_source(path, progress)
             try:
                 info = reader.info()
@@ -1048,8 +1050,7 @@ def _nothing_read(path: str, damaged: int) -> str:
     """Why a source that gave no passage at all is refused."""
     if damaged:
         return f"nothing could be read: {damaged_words(damaged, path)}, no other text"
-    what = "articles" if ".zim" in Path(path).suffix.lower() else "chapters"
-    return f"has no {what} with text (empty, or only redirects and images)"
+    return f"has no {document_noun(path)}s with text (empty, or only redirects and images)"
 
 
 def _last_ordinal(tables: list[pa.Table]) -> int:

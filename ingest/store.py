@@ -195,6 +195,15 @@ def _record(row: dict[str, Any]) -> SourceRecord:
     return replace(record, path=real_path(record.path), identity=real_path(record.identity))
 
 
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Sources values as the table can hold them, whatever bytes a file name has: the path and
+    the identity kept reversibly, every other text shown readably."""
+    return {
+        k: (stored_path(v) if k in ("path", "identity") else shown(v)) if isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
 def sources_schema() -> pa.Schema:
     types = {int: pa.int64(), "int": pa.int64()}
     return pa.schema(
@@ -508,17 +517,12 @@ class LibraryStore:
         if not record.added_at:
             record = replace(record, added_at=datetime.now(UTC).isoformat(timespec="seconds"))
         self._sources.delete(f"source_id = {_quote(record.source_id)}")
-        row = asdict(record)
-        # any bytes a file name holds: kept reversibly (path, identity), shown readably (title)
-        row.update(path=stored_path(record.path), identity=stored_path(record.identity),
-                   title=shown(record.title), error=shown(record.error))  # fmt: skip
-        self._sources.add([row])
+        self._sources.add([_storable(asdict(record))])
         return record
 
     def update_source(self, source_id: str, **values: Any) -> None:
         self._require_writer()
-        values = {k: shown(v) if isinstance(v, str) else v for k, v in values.items()}
-        self._sources.update(where=f"source_id = {_quote(source_id)}", values=values)
+        self._sources.update(where=f"source_id = {_quote(source_id)}", values=_storable(values))
 
     def remove(self, name_or_id: str) -> SourceRecord:
         """Remove a source with all its chunks and vectors; returns what was removed."""
@@ -533,12 +537,18 @@ class LibraryStore:
             self.drop_cache(record.source_id)
             # A source's rows fill fragments of their own, which the delete drops whole: their
             # files go now (what shares fragments with other sources waits for `compact`).
+            self._drop_dead_index_segments()
             for name in ("chunks", "vectors"):
                 if self._table_path(name).is_dir():
-                    ix.drop_dead_segments(self._table_path(name))
                     ix.cleanup(self._table_path(name), timedelta(0))
-            self._checkout_latest()
         return record
+
+    def _drop_dead_index_segments(self) -> None:
+        """Drop the index segments of both tables that cover only rows deleted since."""
+        for name in ("chunks", "vectors"):
+            if self._table_path(name).is_dir():
+                ix.drop_dead_segments(self._table_path(name))
+        self._checkout_latest()
 
     def reclaim(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Give the disk back all that removed sources and old versions still hold: compaction
@@ -710,10 +720,7 @@ class LibraryStore:
         (keeping the last `cleanup_after` for readers mid-query). Bounded work at any size."""
         self._require_writer()
         chunks = self._table_path("chunks")
-        for name in ("chunks", "vectors"):  # a removed source's index segments go first
-            if self._table_path(name).is_dir():
-                ix.drop_dead_segments(self._table_path(name))
-        self._checkout_latest()
+        self._drop_dead_index_segments()  # a removed source's go first
         if self._chunks.count_rows():
             yield from ix.compact_small_fragments(
                 chunks, [ix.TEXT_INDEX, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX], cancel=cancel
@@ -920,9 +927,10 @@ class LibraryStore:
         if self.embedder is not None:
             missing = [cid for cid in bm25 if cid not in cosine]
             qvec: np.ndarray | None = None
-            for cid, vec in stored.items():
-                qvec = self._query_vector(query) if qvec is None else qvec
-                cosine[cid] = float(vec @ qvec)
+            for cid in missing:
+                if cid in stored:
+                    qvec = self._query_vector(query) if qvec is None else qvec
+                    cosine[cid] = float(stored[cid] @ qvec)
             unembedded = [cid for cid in missing if cid not in stored][:HYBRID_EMBED_MISSING]
             if unembedded:
                 from ingest.chunking import embedding_text

@@ -8,7 +8,6 @@ article (reading a shuffled archive in path order is hundreds of times slower).
 
 from __future__ import annotations
 
-import logging
 import re
 import struct
 from collections.abc import Iterator
@@ -22,8 +21,6 @@ from ingest.errors import SourceError
 from ingest.file_names import shown
 from ingest.readers import Resource
 
-log = logging.getLogger(__name__)
-
 ZIM_MAGIC = 72173914
 _HEADER = struct.Struct("<IHH16sIIQQQQIIQ")
 _REDIRECT_MIME = 0xFFFF
@@ -32,7 +29,6 @@ _DIRENT_PEEK = (
 )
 _BLOCK = 1 << 18  # directory entries examined per numpy step (bounded memory on 20M-entry archives)
 _SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
-DAMAGED_LOGGED = 10  # damaged articles named in the log per archive (all are counted)
 _TEXT_METADATA = ("Title", "Language", "Name", "Date", "Description", "Counter", "Creator")
 # mwoffliner writes redirects to a section ("Paris#History") as small HTML pages that only
 # forward the browser; they hold no text of their own.
@@ -270,7 +266,6 @@ class ZimReader:
             raise SourceError(self.path, f"not a readable ZIM archive ({exc})") from exc
         self._order: ReadingOrder | None = order
         self.damaged: dict[int, str] = {}
-        self._damaged_seen = 0
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -353,7 +348,7 @@ class ZimReader:
                 content = bytes(entry.get_item().content)
             except (RuntimeError, KeyError, IndexError) as exc:
                 # A damaged cluster costs its articles, never the archive (nor what was read).
-                self._skip(ordinal, path, f"damaged data ({exc})")
+                self.damaged[ordinal] = f"{path}: damaged data ({exc})"  # the caller reports it
                 continue
             if is_section_redirect(content):
                 continue
@@ -363,13 +358,6 @@ class ZimReader:
                 title=title or path,
                 html=content.decode("utf-8", "replace"),
             )
-
-    def _skip(self, ordinal: int, name: str, reason: str) -> None:
-        self._damaged_seen += 1
-        if self._damaged_seen <= DAMAGED_LOGGED:
-            log.warning("%s: article %s could not be read (%s); skipped",
-                        self.path.name, name, reason)  # fmt: skip
-        self.damaged[ordinal] = f"{name}: {reason}"
 
     # -- reader view ----------------------------------------------------------------------
 
