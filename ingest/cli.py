@@ -214,15 +214,17 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
+    from ingest.events import Compacted
     from ingest.pipeline import compact_library
-    from ingest.store import LibraryStore
 
     progress = _ProgressLine(sys.stderr)
+    done = Compacted(0, 0)
     try:
-        before = LibraryStore(_library(args)).disk_bytes()
         for ev in compact_library(_library(args)):
-            progress.show(ev)
-        after = LibraryStore(_library(args)).disk_bytes()
+            if isinstance(ev, Compacted):
+                done = ev
+            else:
+                progress.show(ev)
     except IngestError as exc:
         progress.clear()
         print(f"error: {exc}", file=sys.stderr)
@@ -232,7 +234,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
         print("stopped; the library is as it was, run compact again", file=sys.stderr)
         return 130
     progress.clear()
-    print(f"reclaimed {_size(before - after)}; the library now takes {_size(after)}")
+    print(f"reclaimed {_size(done.before - done.after)}; the library now takes {_size(done.after)}")
     return 0
 
 

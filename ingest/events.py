@@ -59,6 +59,14 @@ class SourceResult:
         return f"{name}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class Compacted:
+    """What `librarian compact` gave back: bytes the library took before and after."""
+
+    before: int
+    after: int
+
+
 def document_noun(path: str) -> str:
     """What one document of the source at `path` is called: an article (ZIM) or a chapter."""
     return "article" if ".zim" in Path(path).suffix.lower() else "chapter"

@@ -40,6 +40,7 @@ from ingest.disk_space import check_free, disk_full, is_disk_full
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import DiskFull, IngestError, SourceError
 from ingest.events import (
+    Compacted,
     ProgressEvent,
     ResultStatus,
     SourceResult,
@@ -1025,12 +1026,15 @@ class _IngestRun:
 
 def compact_library(
     store_path: Path | str, cancel: threading.Event | None = None
-) -> Iterator[ProgressEvent]:
+) -> Iterator[ProgressEvent | Compacted]:
     """Give the disk back what removed sources and old versions hold (`LibraryStore.reclaim`),
-    as "indexing" progress of the library; cancel stops between steps, leaving it consistent."""
+    as "indexing" progress of the library, then what it took before and after; cancel stops
+    between steps, leaving it consistent."""
     store = LibraryStore(store_path)
+    before = store.disk_bytes()
     with store.writing(timeout=5.0), contextlib.suppress(IndexCancelled):
         yield from _index_events(str(store_path), "library", store.reclaim(cancel))
+    yield Compacted(before, store.disk_bytes())
 
 
 def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator[ProgressEvent]:

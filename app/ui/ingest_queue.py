@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from app.ui import services as sv
 from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
-from ingest.events import ProgressEvent, SourceResult
+from ingest.events import Compacted, ProgressEvent, SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class IngestQueue(QObject):
         self._set_busy()
 
     def _on_worker_event_emitted(self, event: Any) -> None:
-        if isinstance(event, sv.Compacted):
+        if isinstance(event, Compacted):
             self.compacted.emit(event.before, event.after)
             return
         if isinstance(event, SourceResult):

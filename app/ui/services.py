@@ -90,21 +90,11 @@ def remove_source(store_path: Path, source_id: str) -> None:
     open_store(store_path).remove(source_id)
 
 
-@dataclass(frozen=True)
-class Compacted:
-    """`compact_events`' last event: bytes the library took before and after."""
-
-    before: int
-    after: int
-
-
 def compact_events(store_path: Path, cancel: threading.Event) -> Iterator[Any]:
-    """`librarian compact` for the window: progress events, then Compacted."""
+    """`librarian compact` for the window: progress events, then Compacted (ingest.pipeline)."""
     from ingest.pipeline import compact_library
 
-    before = open_store(store_path).disk_bytes()
     yield from compact_library(store_path, cancel)
-    yield Compacted(before, open_store(store_path).disk_bytes())
 
 
 def open_reader(store_path: Path, source_id: str) -> Any:
