@@ -17,9 +17,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The `librarian` command line: library, answering, models and desktop integration."""
     # Imported here so `librarian --version` and the GUI start do not pay for them twice.
     from app import desktop
+    from app import settings as settings_mod
     from app.chat import cli as chat_cli
     from app.llm import cli as llm_cli
     from ingest import cli as ingest_cli
+
+    # The library and embedding device the user chose in Settings are the terminal's defaults
+    # too: what `librarian ingest` adds is what the window and `librarian ask` search.
+    settings = settings_mod.load()
 
     parser = argparse.ArgumentParser(
         prog="librarian",
@@ -28,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Librarian {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    ingest_cli.register(sub)
+    ingest_cli.register(
+        sub, settings_mod.library_path(settings), settings.retrieval.embed_device
+    )
     chat_cli.register(sub)
     llm_cli.register(sub)
     desktop.register(sub)

@@ -20,8 +20,8 @@ def _ensure(path: Path) -> Path:
 
 
 def library_dir() -> Path:
-    """The LanceDB store of sources, chunks and vectors."""
-    return _ensure(home() / "library")
+    """The LanceDB store of sources, chunks and vectors (made by the store when first opened)."""
+    return home() / "library"
 
 
 def settings_file() -> Path:

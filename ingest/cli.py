@@ -24,19 +24,21 @@ from ingest.locations import default_library
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: Any) -> None:
-    """Add `ingest`, `sources`, `remove` and `search` to a parent parser's subparsers."""
-    library = argparse.ArgumentParser(add_help=False)
-    library.add_argument(
+def register(subparsers: Any, library: Path | None = None, device: str = "auto") -> None:
+    """Add `ingest`, `sources`, `remove`, `compact` and `search` to a parent parser's
+    subparsers. `library` and `device` are the defaults the user chose (the app passes its
+    settings'; alone, this package uses the 'library' folder in the data folder)."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
         "--library",
         type=Path,
-        default=None,
-        help="the library folder (default: the 'library' folder in Librarian's data folder)",
+        default=library,
+        help=f"the library folder (default: {library or default_library()})",
     )
 
     p = subparsers.add_parser(
         "ingest",
-        parents=[library],
+        parents=[shared],
         help="add ZIM archives and EPUB books (files or folders) to the library",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders; none: just resume")
@@ -51,31 +53,41 @@ def register(subparsers: Any) -> None:
         help="drop every vector and re-embed all sources with the current embedder",
     )
     p.add_argument("--workers", type=int, default=None, help="parser processes (default: auto)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=device,
+        help=f"where passages are embedded (default: {device})",
+    )
     p.set_defaults(func=cmd_ingest)
 
-    p = subparsers.add_parser("sources", parents=[library], help="list the library's sources")
+    p = subparsers.add_parser("sources", parents=[shared], help="list the library's sources")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sources)
 
     p = subparsers.add_parser(
-        "remove", parents=[library], help="remove a source and all its passages"
+        "remove", parents=[shared], help="remove a source and all its passages"
     )
     p.add_argument("source", metavar="SOURCE", help="id, file name, path or title")
     p.set_defaults(func=cmd_remove)
 
     p = subparsers.add_parser(
-        "compact", parents=[library], help="give the disk back what removed sources still hold"
+        "compact", parents=[shared], help="give the disk back what removed sources still hold"
     )
     p.set_defaults(func=cmd_compact)
 
-    p = subparsers.add_parser("search", parents=[library], help="search the library")
+    p = subparsers.add_parser("search", parents=[shared], help="search the library")
     p.add_argument("query")
     p.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     p.add_argument("--k", type=int, default=10, help="number of hits")
     p.add_argument("--source", action="append", default=None, help="limit to a source (repeat)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=device,
+        help=f"where passages are embedded (default: {device})",
+    )
     p.set_defaults(func=cmd_search)
 
 
