@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app import __version__
+from app import __version__, logs
+
+log = logging.getLogger("app")
 
 OPENABLE_SUFFIXES = {".zim", ".zimaa", ".epub"}
 
@@ -58,10 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(verbose=args.verbose)
+    log.info("librarian %s: %s", __version__, " ".join(argv))
     if args.command is None:
         return gui_main()
     from ingest.cli import run_command
@@ -73,6 +73,8 @@ def gui_main(files: Sequence[str] = ()) -> int:
     """Open the main window (files given on the command line are added to the library)."""
     from app.ui.application import run_app
 
+    logs.setup()
+    log.info("librarian %s: the window", __version__)
     return run_app(list(files))
 
 

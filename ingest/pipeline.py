@@ -49,6 +49,7 @@ from ingest.events import (
 )
 from ingest.file_names import shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
+from ingest.log_file import attach_inherited
 from ingest.readers.zim import ReadingOrder, ZimReader
 from ingest.store import (
     CHUNK_COLUMNS,
@@ -111,6 +112,7 @@ def _worker_init() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(5)
+    attach_inherited()  # what goes wrong here lands in the app's log file
     # What readers warn about is said once, by the main process: it opens every source itself
     # to plan, and damaged documents come back with each task's rows.
     logging.getLogger("ingest.readers").setLevel(logging.ERROR)
@@ -712,6 +714,7 @@ class _IngestRun:
                 error=reason,
             )
         )
+        log.info("%s failed: %s", path, reason)  # the user reads it in the result; the log keeps it
         return SourceResult(str(path), "failed", reason, source_id, path.name)
 
     def _prepare_resume(self, store: LibraryStore, job: _Job) -> None:
@@ -929,6 +932,7 @@ class _IngestRun:
             damaged=0,
             damaged_names="",
         )
+        log.info("%s failed: %s", rec.path, reason)
         return SourceResult(rec.path, "failed", reason, rec.source_id, rec.title)
 
     # -- stage 2 and progress -------------------------------------------------------------

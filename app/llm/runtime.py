@@ -342,8 +342,17 @@ def load_model(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatMo
 
     Invalid settings and unreadable files raise ModelError before llama.cpp is involved. When
     loading with GPU layers fails (or this llama.cpp has no GPU support), the model is loaded on
-    the CPU instead and `notice` says so.
+    the CPU instead and `notice` says so. A failure is also written to the log (for a bug
+    report); the caller shows it.
     """
+    try:
+        return _load(settings, offload)
+    except ModelError as exc:
+        log.info("loading the model %s failed: %s", settings.path or "(bundled default)", exc)
+        raise
+
+
+def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
     check_offload_settings(offload)
     path, notice = resolve_model_path(settings)
     info = read_gguf_info(path)  # a clear error for a missing, truncated or non-GGUF file

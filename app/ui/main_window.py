@@ -509,6 +509,7 @@ class MainWindow(QMainWindow):
             self._start_answer(question, reuse_widget=True)
 
     def _on_model_load_failed(self, message: str) -> None:
+        log.warning("the model could not be loaded: %s", message)
         self.model_state = "failed"
         self.model_error = message
         self.model_label.setText("Model: failed to load")
