@@ -1,5 +1,6 @@
 """LlamaChatModel: a GGUF model run by llama-cpp-python, loaded with the offload settings,
-streaming with cancel (also during prompt evaluation), and the one-model-at-a-time manager."""
+streaming with cancel (also during prompt evaluation). Which model is loaded when is decided by
+app.llm.manager."""
 
 from __future__ import annotations
 
@@ -487,62 +488,3 @@ def _load_error(path: Path, info: GgufInfo, reason: str) -> ModelError:
     if any(word in lowered for word in ("alloc", "out of memory", "memory", "mlock")):
         return ModelError(f"Not enough memory to load {path.name}: {reason}")
     return ModelError(f"llama.cpp could not load {path.name}: {reason}")
-
-
-# --- one model at a time ----------------------------------------------------------------------
-
-Loader = Callable[[ModelSettings, OffloadSettings], Any]
-
-
-def _load_key(settings: ModelSettings, offload: OffloadSettings) -> tuple[Any, ...]:
-    """What requires a reload when it changes (sampling settings do not)."""
-    return (
-        settings.path,
-        settings.context_length,
-        settings.threads,
-        settings.batch_size,
-        offload.model_dump_json(exclude={"unload_while_embedding"}),
-    )
-
-
-class ModelManager:
-    """Holds the one loaded model; loading new settings frees the old model first.
-
-    Thread-safe: loads are serialised, and `current` can be read from any thread.
-    """
-
-    def __init__(self, loader: Loader = load_model) -> None:
-        self._loader = loader
-        self._lock = threading.RLock()
-        self._model: Any = None
-        self._key: tuple[Any, ...] | None = None
-
-    @property
-    def current(self) -> Any:
-        """The loaded model, or None."""
-        return self._model
-
-    def get(self, settings: ModelSettings, offload: OffloadSettings) -> Any:
-        """The model for these settings: the loaded one when they match, else a reload."""
-        with self._lock:
-            if self._model is not None and self._key == _load_key(settings, offload):
-                return self._model
-            return self.load(settings, offload)
-
-    def load(self, settings: ModelSettings, offload: OffloadSettings) -> Any:
-        """Free the current model, then load with these settings (also when they match)."""
-        with self._lock:
-            check_offload_settings(offload)  # refuse bad settings before dropping the old model
-            self.unload()
-            model = self._loader(settings, offload)
-            self._model, self._key = model, _load_key(settings, offload)
-            return model
-
-    def unload(self) -> None:
-        """Free the loaded model's memory (RAM and VRAM)."""
-        with self._lock:
-            model, self._model, self._key = self._model, None, None
-            if model is not None:
-                model.close()
-                del model
-                gc.collect()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app import settings as settings_store
+from app.llm.manager import needs_reload
 from app.settings import Settings, library_path
 from app.ui import services as sv
 from app.ui.chat_view import ChatView, ConversationList
@@ -474,31 +475,28 @@ class MainWindow(QMainWindow):
     # --- model -------------------------------------------------------------------------------
 
     def load_model(self) -> None:
-        """(Re)load the chat model in the background; the window stays usable meanwhile."""
+        """(Re)load the chat model in the background; the window stays usable meanwhile. The
+        model manager frees the old weights first, and keeps them when they fit the settings."""
         if self.answer_worker is not None:
             self._reload_after_answer = True
             return
-        old, self.chat_model = self.chat_model, None
+        self.chat_model = None
         self.model_state = "loading"
         name = (
             Path(self.settings.model.path).name if self.settings.model.path else "the default model"
         )
         self.model_label.setText(f"Model: loading {name}…")
         services, settings = self.services, self.settings.model_copy(deep=True)
-
-        def task(cancel: Any) -> Any:
-            if old is not None:
-                old.close()  # free the old weights before the new ones load
-            return sv.load_chat_model(services, settings)
-
         self.pool.run_task(
-            task, self._on_model_loaded, self._on_model_load_failed, name="load-model"
+            lambda cancel: sv.load_chat_model(services, settings),
+            self._on_model_loaded,
+            self._on_model_load_failed,
+            name="load-model",
         )
 
     def _on_model_loaded(self, model: Any) -> None:
         if self._closing:
-            model.close()
-            return
+            return  # the model manager, closed, frees it
         self.chat_model = model
         self.model_state = "ready"
         self.model_error = ""
@@ -573,10 +571,11 @@ class MainWindow(QMainWindow):
 
     def _apply_unload_while_embedding(self, busy: bool) -> None:
         if busy and self.chat_model is not None and self.answer_worker is None:
-            model, self.chat_model = self.chat_model, None
+            self.chat_model = None
             self.model_state = "none"
             self.model_label.setText("Model: unloaded while the library is embedded")
-            self.pool.run_task(lambda cancel: model.close(), name="unload-model")
+            services = self.services
+            self.pool.run_task(lambda cancel: sv.unload_chat_model(services), name="unload-model")
         elif not busy and self.chat_model is None and self.model_state != "loading":
             self.load_model()
 
@@ -769,8 +768,8 @@ class MainWindow(QMainWindow):
 
     def _on_settings_dialog_settings_saved(self, new: Settings, old: Settings) -> None:
         self.settings = new
-        if new.model != old.model or new.offload != old.offload:
-            self.load_model()
+        if needs_reload((old.model, old.offload), (new.model, new.offload)):
+            self.load_model()  # temperature or answer length apply to the next answer as they are
         if new.retrieval.embed_device != old.retrieval.embed_device:
             self.ingest.device = new.retrieval.embed_device
         if library_path(new) != library_path(old):
@@ -847,9 +846,8 @@ class MainWindow(QMainWindow):
         self.ingest.stop()
         self.pool.stop_all()
         self.reader_view.close_reader()
-        if self.chat_model is not None:
-            self.chat_model.close()
-            self.chat_model = None
+        self.chat_model = None
+        self.services.models.close()  # a load still running frees its model when it ends
         if self.history is not None:
             self.history.close()
             self.history = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
+from app.llm.manager import ModelManager
 from app.settings import ModelSettings, OffloadSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,17 @@ def _default_model_loader(model: ModelSettings, offload: OffloadSettings) -> Any
 
 @dataclass
 class Services:
-    """The heavy collaborators of the window; tests give a fake model and a hashing embedder."""
+    """The heavy collaborators of the window; tests give a fake model and a hashing embedder.
+    `models` decides when the chat model is loaded, reloaded and freed (app.llm.manager)."""
 
     embedder_factory: EmbedderFactory = _default_embedder_factory
     model_loader: ModelLoader = _default_model_loader
     _embedders: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    models: ModelManager = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.models = ModelManager(self.model_loader)
 
     def embedder(self, device: str) -> Any:
         """One embedder per device for the whole session: loading weights takes seconds."""
@@ -113,7 +119,13 @@ def discover_files(paths_: Sequence[str]) -> Any:
 
 
 def load_chat_model(services: Services, settings: Settings) -> Any:
-    return services.model_loader(settings.model, settings.offload)
+    """The chat model for these settings: the loaded one when its weights fit them, else the
+    old one freed and these loaded (on a worker thread: it takes seconds)."""
+    return services.models.get(settings.model, settings.offload)
+
+
+def unload_chat_model(services: Services) -> None:
+    services.models.unload()
 
 
 def open_history() -> Any:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.llm.base import ChatMessage, GenerationParams, ModelError
-from app.llm.runtime import LlamaChatModel, ModelManager, _install_abort_callback, load_model
+from app.llm.manager import ModelManager
+from app.llm.runtime import LlamaChatModel, _install_abort_callback, load_model
 from app.settings import ModelSettings, OffloadSettings
 
 pytestmark = pytest.mark.e2e

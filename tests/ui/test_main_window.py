@@ -10,6 +10,8 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
 from app import settings as settings_store
 from app.llm.fake import FakeChatModel
+from app.ui.services import Services
+from ingest.embedding import HashingEmbedder
 from tests.ui.conftest import ANSWER, drop_paths, fake_services
 
 pytestmark = pytest.mark.ui
@@ -335,3 +337,51 @@ def test_reclaim_disk_space_gives_back_what_a_removed_source_held(qtbot, make_wi
     qtbot.waitUntil(lambda: not window.ingest.is_busy(), timeout=INGEST_TIMEOUT)
     assert window.statusBar().currentMessage().startswith("Reclaimed ")
     assert len(window.source_model.rows()) == len(rows) - 1
+
+
+def test_changing_only_temperature_or_answer_length_keeps_the_loaded_weights(qtbot, make_window):  # type: ignore[no-untyped-def]
+    loads: list[object] = []
+
+    def loader(model_settings, offload):  # type: ignore[no-untyped-def]
+        loads.append(model_settings.context_length)
+        return FakeChatModel([ANSWER], token_delay=0.0)
+
+    services = Services(embedder_factory=lambda _d: HashingEmbedder(), model_loader=loader)
+    window = make_window(services)
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=30_000)
+    first = window.chat_model
+
+    def save(change) -> None:  # type: ignore[no-untyped-def]
+        dialog = window.open_settings()
+        change(dialog)
+        with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
+            dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+    save(lambda d: d.model_page.temperature_spin.setValue(1.3))
+    save(lambda d: d.model_page.answer_spin.setValue(200))
+    qtbot.wait(200)
+    assert loads == [4096] and window.chat_model is first and not first.closed
+    assert window.settings.model.temperature == pytest.approx(1.3)
+    save(lambda d: d.model_page.context_spin.setValue(2048))
+    qtbot.waitUntil(lambda: window.model_state == "ready" and len(loads) == 2, timeout=30_000)
+    assert loads == [4096, 2048] and first.closed and window.chat_model is not first
+
+
+def test_a_model_still_loading_when_the_window_closes_is_freed(qtbot, make_window):  # type: ignore[no-untyped-def]
+    import threading
+
+    release = threading.Event()
+    made: list[FakeChatModel] = []
+
+    def slow(model_settings, offload):  # type: ignore[no-untyped-def]
+        release.wait(20)
+        made.append(FakeChatModel([ANSWER]))
+        return made[-1]
+
+    services = Services(embedder_factory=lambda _d: HashingEmbedder(), model_loader=slow)
+    window = make_window(services)
+    assert window.model_state == "loading"
+    threading.Timer(0.3, release.set).start()  # the load ends after the window has closed
+    window.close()
+    qtbot.waitUntil(lambda: bool(made) and made[0].closed, timeout=30_000)
+    assert services.models.current is None

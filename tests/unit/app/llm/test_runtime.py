@@ -1,8 +1,7 @@
-"""Model loading rules that need no weights: refused settings, clear errors, one model at a time."""
+"""Model loading rules that need no weights: refused settings, clear errors, llama.cpp's log."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from app.llm.base import ModelError
 from app.llm.fake import FakeChatModel
 from app.llm.runtime import (
-    ModelManager,
     _buffers_from_log,
     check_offload_settings,
     load_model,
@@ -63,59 +61,3 @@ def test_what_llama_cpp_reports_it_allocated_is_read_from_its_log() -> None:
     assert buffers["CUDA0 model"] == pytest.approx(69.59)
     assert buffers["CUDA0 KV"] == 90.0 and buffers["CUDA0 compute"] == 164.5
     assert buffers["CPU_Mapped model"] == pytest.approx(28.69)
-
-
-class RecordingLoader:
-    """Stands in for load_model: records what is alive when each load happens."""
-
-    def __init__(self) -> None:
-        self.loaded: list[FakeChatModel] = []
-        self.alive_at_load: list[int] = []
-
-    def __call__(self, settings: ModelSettings, offload: OffloadSettings) -> FakeChatModel:
-        self.alive_at_load.append(sum(not m.closed for m in self.loaded))
-        model = FakeChatModel(
-            name=f"model-{len(self.loaded)}", context_length=settings.context_length
-        )
-        self.loaded.append(model)
-        return model
-
-
-def test_reloading_frees_the_old_model_before_loading_the_new() -> None:
-    loader = RecordingLoader()
-    manager = ModelManager(loader)
-    first = manager.get(ModelSettings(), OffloadSettings())
-    # Same load settings, other sampling settings: no reload.
-    assert manager.get(ModelSettings(temperature=0.9), OffloadSettings()) is first
-    second = manager.get(ModelSettings(context_length=2048), OffloadSettings())
-    third = manager.get(ModelSettings(context_length=2048), OffloadSettings(gpu_layers=5))
-    assert [m.closed for m in (first, second, third)] == [True, True, False]
-    assert loader.alive_at_load == [0, 0, 0]
-    assert manager.current is third
-    manager.unload()
-    assert third.closed and manager.current is None
-
-
-def test_invalid_new_settings_keep_the_loaded_model() -> None:
-    manager = ModelManager(RecordingLoader())
-    model = manager.get(ModelSettings(), OffloadSettings())
-    with pytest.raises(ModelError):
-        manager.get(ModelSettings(), OffloadSettings(kv_cache_type="q4_0"))
-    assert manager.current is model and not model.closed
-
-
-def test_concurrent_requests_load_one_model() -> None:
-    loader = RecordingLoader()
-    manager = ModelManager(loader)
-    results: list[object] = []
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(manager.get(ModelSettings(), OffloadSettings()))
-        )
-        for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(loader.loaded) == 1 and all(r is loader.loaded[0] for r in results)
