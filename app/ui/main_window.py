@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
     model_failed = Signal(str)
     sources_refreshed = Signal()
     answer_finished = Signal()
+    conversations_refreshed = Signal()  # the conversation list shows the history anew
 
     def __init__(
         self,
@@ -98,7 +99,6 @@ class MainWindow(QMainWindow):
         self._refresh_again = False
         self._sources_loaded = False
         self._closing = False
-        self.history: Any = None
 
         self.source_model = SourceListModel(self)
         self.ingest = IngestQueue(
@@ -119,7 +119,11 @@ class MainWindow(QMainWindow):
         self.center = QStackedWidget()
         self.center.addWidget(self.chat_view)
         self.center.addWidget(self.welcome)
-        self.reader_view = ReaderView()
+        self.reader_view = ReaderView(
+            run_task=lambda task, shown, failed: self.pool.run_task(
+                task, shown, failed, name="reader-page"
+            )
+        )
         self.reader_view.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("chatSplitter")
@@ -245,12 +249,7 @@ class MainWindow(QMainWindow):
     # --- start -------------------------------------------------------------------------------
 
     def start(self, files: list[str] | None = None) -> None:
-        """Open the history, list the library, load the model — all but the history off-thread."""
-        try:
-            self.history = sv.open_history()
-        except Exception as exc:
-            log.exception("history cannot be opened")
-            self.statusBar().showMessage(f"Chat history unavailable: {exc}")
+        """List the conversations and the library, load the model — all off the GUI thread."""
         self._refresh_conversations()
         self.refresh_sources()
         self.load_model()
@@ -670,58 +669,69 @@ class MainWindow(QMainWindow):
         self._answer_saved_in = None  # the stopped turn stays in its own conversation
         self.conversation_id = None
         self.chat_view.show_conversation([])
-        self.conversations.set_conversations(self._conversation_infos(), None)
+        self._refresh_conversations()
         self.tabs.setCurrentIndex(0)
         self.chat_view.input.setFocus()
 
-    def _conversation_infos(self) -> list[Any]:
-        if self.history is None:
-            return []
-        try:
-            return list(self.history.list_conversations())
-        except Exception:
-            log.exception("listing conversations failed")
-            return []
+    # The history (SQLite) is read and written on workers, each with its own connection: a
+    # write waits while an answer being saved holds the database, and the window must not.
+
+    def _history_task(
+        self, call: Any, done: Any = None, failed: str = "The chat history is unavailable"
+    ) -> None:
+        def on_error(message: str) -> None:
+            log.warning("%s: %s", failed, message)
+            self.statusBar().showMessage(f"{failed}: {message}", 8000)
+
+        self.pool.run_task(lambda cancel: sv.with_history(call), done, on_error, name="history")
 
     def _refresh_conversations(self) -> None:
-        self.conversations.set_conversations(self._conversation_infos(), self.conversation_id)
+        def shown(infos: list[Any]) -> None:
+            self.conversations.set_conversations(infos, self.conversation_id)
+            self.conversations_refreshed.emit()
+
+        self._history_task(lambda h: list(h.list_conversations()), shown)
 
     def _on_conversations_conversation_selected(self, cid: Any) -> None:
-        if cid is None or self.history is None or cid == self.conversation_id:
+        if cid is None or cid == self.conversation_id:
             return
         if self.answer_worker is not None:
             self.stop_answer()
-        try:
-            conv = self.history.load_conversation(cid)
-        except Exception as exc:
-            self.statusBar().showMessage(f"That conversation cannot be opened: {exc}", 8000)
-            return
         self.conversation_id = cid
-        self.chat_view.show_conversation(conv.messages)
+
+        def shown(conv: Any) -> None:
+            if self.conversation_id == cid:
+                self.chat_view.show_conversation(conv.messages)
+
+        self._history_task(
+            lambda h: h.load_conversation(cid), shown, "That conversation cannot be opened"
+        )
 
     def _on_conversations_rename_requested(self, cid: int, title: str) -> None:
-        if self.history is not None:
-            self.history.rename_conversation(cid, title)
-            self._refresh_conversations()
+        self._history_task(
+            lambda h: h.rename_conversation(cid, title), lambda _r: self._refresh_conversations()
+        )
 
     def _on_conversations_delete_requested(self, cid: int) -> None:
-        if self.history is None:
-            return
-        self.history.delete_conversation(cid)
         if cid == self.conversation_id:
             self.new_chat()
-        self._refresh_conversations()
+        self._history_task(
+            lambda h: h.delete_conversation(cid), lambda _r: self._refresh_conversations()
+        )
 
     def _on_export_triggered(self) -> None:
-        if self.history is None or self.conversation_id is None:
+        cid = self.conversation_id
+        if cid is None:
             self.statusBar().showMessage("Nothing to export yet: ask a question first.", 5000)
             return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export conversation", "conversation.md", "Markdown (*.md)"
         )
         if path:
-            Path(path).write_text(
-                self.history.export_markdown(self.conversation_id), encoding="utf-8"
+            self._history_task(
+                lambda h: Path(path).write_text(h.export_markdown(cid), encoding="utf-8"),
+                lambda _r: self.statusBar().showMessage(f"Exported to {path}", 5000),
+                "The conversation could not be exported",
             )
 
     # --- reader ------------------------------------------------------------------------------
@@ -848,9 +858,6 @@ class MainWindow(QMainWindow):
         self.reader_view.close_reader()
         self.chat_model = None
         self.services.models.close()  # a load still running frees its model when it ends
-        if self.history is not None:
-            self.history.close()
-            self.history = None
         event.accept()
 
 

@@ -7,10 +7,9 @@ network — images and links are resolved against the archive through `loadResou
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
@@ -24,9 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.archive_pages import Page, read_page, resolve_link
+
 log = logging.getLogger(__name__)
 
-ARCHIVE_SCHEME = "archive"
+# run_task(task, on_result, on_error): the window's worker pool; alone, the view runs it at once
+Runner = Callable[[Callable[[Any], Any], Callable[[Any], None], Callable[[str], None]], Any]
 HIGHLIGHT = QColor("#fff1a8")
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript|iframe|object|embed)\b.*?</\1\s*>", re.I | re.S)
 _LINK_TAGS = re.compile(r"<link\b[^>]*>", re.I)
@@ -48,19 +50,6 @@ def clean_html(text: str) -> str:
     return _LINK_TAGS.sub("", text)
 
 
-def resolve_link(current: str, href: str) -> tuple[str, str]:
-    """(archive path, fragment) of `href` seen from the document at `current`."""
-    parts = urlsplit(href)
-    path = unquote(parts.path)
-    if not path:
-        return current, parts.fragment
-    if path.startswith("/"):
-        resolved = path.lstrip("/")
-    else:
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(current), path))
-    return resolved.lstrip("./") if resolved.startswith("./") else resolved, parts.fragment
-
-
 class ArchiveBrowser(QTextBrowser):
     """A QTextBrowser whose every resource comes from the open archive."""
 
@@ -75,25 +64,16 @@ class ArchiveBrowser(QTextBrowser):
         self.document().setDefaultStyleSheet(READER_CSS)
         self.document().setDocumentMargin(24)
         self.reader: Any = None
+        self.page: Page | None = None
         self.doc_path = ""
         self.anchorClicked.connect(self._on_self_anchor_clicked)
 
     def loadResource(self, kind: int, url: QUrl | str) -> Any:  # noqa: N802 (Qt override)
-        if self.reader is None:
+        """The page's pictures, read with it on a worker; nothing else (no network, and no
+        archive read on the GUI thread)."""
+        if self.page is None or kind == int(QTextDocument.ResourceType.StyleSheetResource.value):
             return None
-        href = url.toString() if isinstance(url, QUrl) else str(url)
-        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I) and not href.startswith(
-            f"{ARCHIVE_SCHEME}:"
-        ):
-            return None  # http, data... : never fetched
-        href = href.removeprefix(f"{ARCHIVE_SCHEME}:")
-        if kind == int(QTextDocument.ResourceType.StyleSheetResource.value):
-            return None
-        path, _ = resolve_link(self.doc_path, href)
-        resource = _resource(self.reader, path)
-        if resource is None:
-            return None
-        return bytes(resource.content)
+        return self.page.image(url.toString() if isinstance(url, QUrl) else str(url))
 
     def _on_self_anchor_clicked(self, url: QUrl) -> None:
         href = url.toString()
@@ -107,27 +87,18 @@ class ArchiveBrowser(QTextBrowser):
         self.link_followed.emit(path, fragment)
 
 
-def _resource(reader: Any, path: str) -> Any:
-    for candidate in dict.fromkeys((path, unquote(path), path.removeprefix("A/"), f"A/{path}")):
-        try:
-            res = reader.resource(candidate)
-        except Exception:  # a broken item must cost that item only
-            log.debug("resource %s failed", candidate, exc_info=True)
-            res = None
-        if res is not None:
-            return res
-    return None
-
-
 class ReaderView(QWidget):
     """The reader panel: title bar with back and close, the article, the highlighted passage."""
 
     closed = Signal()
     message_posted = Signal(str)
+    page_shown = Signal(bool)  # a page asked for is on screen (False: the archive lacks it)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, run_task: Runner | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("readerView")
+        self._run = run_task or run_now
+        self._asked = 0  # the latest page asked for: an older one arriving late is dropped
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -160,50 +131,77 @@ class ReaderView(QWidget):
 
     # --- public ------------------------------------------------------------------------------
 
-    def open_passage(self, reader: Any, ref: Any, source_title: str = "") -> bool:
-        """Show the document of `ref` (a SourceRef or Passage) scrolled to its passage."""
+    def open_passage(self, reader: Any, ref: Any, source_title: str = "") -> None:
+        """Show the document of `ref` (a SourceRef or Passage) scrolled to its passage, once a
+        worker has read it (`page_shown` then)."""
         if self.browser.reader is not None and self.browser.reader is not reader:
             _close(self.browser.reader)
         self.browser.reader = reader
         self.source_title = source_title or str(getattr(ref, "source_title", ""))
         self._history.clear()
+        self.back_button.setEnabled(False)
         loc = ref.locator
-        if not self.show_document(loc.doc_id, fallback_title=loc.title):
-            return False
-        found = self.highlight_passage(str(getattr(ref, "text", "")))
-        if not found:
+        self.show_document(loc.doc_id, fallback_title=loc.title, passage=str(ref.text or ""))
+
+    def show_document(
+        self,
+        path: str,
+        fragment: str = "",
+        fallback_title: str = "",
+        passage: str = "",
+        scroll: int | None = None,
+    ) -> None:
+        """Read the item at `path` on a worker, then show it (at `fragment`, at `passage`
+        highlighted, or at the `scroll` position)."""
+        reader = self.browser.reader
+        self._asked += 1
+        asked = self._asked
+
+        def shown(page: Page | None) -> None:
+            if asked == self._asked and self.browser.reader is reader:
+                self._show(page, path, fragment, fallback_title, passage, scroll)
+
+        if reader is None:
+            shown(None)
+            return
+        self._run(lambda _cancel: read_page(reader, path), shown, lambda _msg: shown(None))
+
+    def _show(
+        self,
+        page: Page | None,
+        path: str,
+        fragment: str,
+        fallback_title: str,
+        passage: str,
+        scroll: int | None,
+    ) -> None:
+        self.highlight = None
+        self.browser.setExtraSelections([])
+        self.browser.page = page
+        if page is None:
+            self.browser.setHtml(f"<h2>Not found</h2><p>This archive has no item “{path}”.</p>")
+            self.title_label.setText(fallback_title or path)
+            self.message_posted.emit(f"“{path}” is not in this archive.")
+            self.page_shown.emit(False)
+            return
+        self.browser.doc_path = page.path
+        if page.is_html:
+            self.browser.setHtml(clean_html(page.text))
+        else:
+            self.browser.setPlainText(page.text)
+        title = page.title or fallback_title or path
+        self.title_label.setText(f"{title}  ·  {self.source_title}" if self.source_title else title)
+        if passage and not self.highlight_passage(passage):
             self.message_posted.emit(
                 "The passage could not be located exactly; showing its article."
             )
-        return True
-
-    def show_document(self, path: str, fragment: str = "", fallback_title: str = "") -> bool:
-        reader = self.browser.reader
-        resource = _resource(reader, path) if reader is not None else None
-        if resource is None:
-            self.browser.setHtml(f"<h2>Not found</h2><p>This archive has no item “{path}”.</p>")
-            self.title_label.setText(fallback_title or path)
-            return False
-        text = (
-            resource.content.decode("utf-8", errors="replace")
-            if isinstance(resource.content, bytes)
-            else str(resource.content)
-        )
-        self.browser.doc_path = getattr(resource, "path", path) or path
-        self.highlight = None
-        self.browser.setExtraSelections([])
-        mimetype = str(getattr(resource, "mimetype", "text/html"))
-        if "html" in mimetype or "xml" in mimetype:
-            self.browser.setHtml(clean_html(text))
-        else:
-            self.browser.setPlainText(text)
-        title = str(getattr(resource, "title", "") or fallback_title or path)
-        self.title_label.setText(f"{title}  ·  {self.source_title}" if self.source_title else title)
-        if fragment:
+        elif scroll is not None:
+            self.browser.verticalScrollBar().setValue(scroll)
+        elif fragment:
             self.browser.scrollToAnchor(fragment)
-        else:
+        elif not passage:
             self.browser.verticalScrollBar().setValue(0)
-        return True
+        self.page_shown.emit(True)
 
     def highlight_passage(self, passage: str) -> bool:
         """Highlight `passage` in the shown document and scroll to it; False when not found."""
@@ -236,6 +234,7 @@ class ReaderView(QWidget):
         if self.browser.reader is not None:
             _close(self.browser.reader)
             self.browser.reader = None
+            self.browser.page = None
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -251,8 +250,7 @@ class ReaderView(QWidget):
     def _on_browser_link_followed(self, path: str, fragment: str) -> None:
         self._history.append((self.browser.doc_path, self.browser.verticalScrollBar().value()))
         self.back_button.setEnabled(True)
-        if not self.show_document(path, fragment):
-            self.message_posted.emit(f"“{path}” is not in this archive.")
+        self.show_document(path, fragment)
 
     def _on_browser_external_link_clicked(self, href: str) -> None:
         self.message_posted.emit(f"Not opened — Librarian works offline: {href}")
@@ -261,9 +259,20 @@ class ReaderView(QWidget):
         if not self._history:
             return
         path, scroll = self._history.pop()
-        self.show_document(path)
-        self.browser.verticalScrollBar().setValue(scroll)
+        self.show_document(path, scroll=scroll)
         self.back_button.setEnabled(bool(self._history))
+
+
+def run_now(
+    task: Callable[[Any], Any], on_result: Callable[[Any], None], on_error: Callable[[str], None]
+) -> None:
+    """Run a task on this thread (a ReaderView given no worker pool)."""
+    try:
+        result = task(None)
+    except Exception as exc:  # noqa: BLE001 - shown as the page not found
+        on_error(str(exc))
+        return
+    on_result(result)
 
 
 def _close(reader: Any) -> None:

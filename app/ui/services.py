@@ -134,6 +134,15 @@ def open_history() -> Any:
     return History(paths.history_file())
 
 
+def with_history(call: Callable[[Any], Any]) -> Any:
+    """`call(history)` on a connection of its own (SQLite connections stay on their thread)."""
+    history = open_history()
+    try:
+        return call(history)
+    finally:
+        history.close()
+
+
 def demo_zim() -> Path | None:
     """The demo library's ZIM when it has been built (packaging/build_demo.py writes it)."""
     folder = paths.home() / "demo"

@@ -71,7 +71,8 @@ def test_the_log_rotates_and_keeps_a_few_old_files(
         logging.getLogger("ingest.test").info("record %d of a long run", i)
     names = sorted(p.name for p in (librarian_home / "logs").iterdir())
     assert names == [
-        "librarian.log", *(f"librarian.log.{n}" for n in range(1, logs.LOG_BACKUPS + 1))
+        "librarian.log",
+        *(f"librarian.log.{n}" for n in range(1, logs.LOG_BACKUPS + 1)),
     ]
     assert "record 399 of a long run" in _log(librarian_home)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from app.llm.base import ModelError
-from app.llm.fake import FakeChatModel
 from app.llm.runtime import (
     _buffers_from_log,
     check_offload_settings,
