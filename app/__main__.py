@@ -12,8 +12,6 @@ from app import __version__, logs
 
 log = logging.getLogger("app")
 
-OPENABLE_SUFFIXES = {".zim", ".zimaa", ".epub"}
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The `librarian` command line: library, answering, models and desktop integration."""
@@ -50,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv == ["gui"]:
         return gui_main()
-    if all(Path(a).suffix.lower() in OPENABLE_SUFFIXES and Path(a).exists() for a in argv):
+    from ingest.file_names import SOURCE_SUFFIXES
+
+    if all(Path(a).suffix.lower() in SOURCE_SUFFIXES and Path(a).exists() for a in argv):
         # A file manager's "Open with Librarian" passes bare file paths.
         return gui_main(argv)
     if argv == ["--version"]:

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ingest.documents import Chunk, DocumentText, Locator
+from ingest.documents import Chunk, DocumentText, Locator, heading
 
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 30
@@ -133,9 +133,7 @@ def _continues(text: str, end: int, next_start: int) -> bool:
 
 def embedding_text(title: str, section: str, text: str) -> str:
     """The text to embed for a chunk: title and section heading give a passage its context."""
-    if section and section != title:
-        return f"{title} — {section}: {text}"
-    return f"{title}: {text}" if title else text
+    return f"{heading(title, section)}: {text}" if title else text
 
 
 @dataclass(frozen=True)
@@ -246,14 +244,14 @@ def chunk_document(
         regions.append(("", pos, len(text)))
 
     chunks: list[Chunk] = []
-    for heading, start, end in regions:
+    for section_name, start, end in regions:
         units = list(_units(text, start, end, max_tokens))
         for c_start, c_end in _pack(units, max_tokens, overlap_tokens):
             locator = Locator(
                 source_id=source_id,
                 doc_id=doc_id,
                 title=doc.title,
-                section=heading,
+                section=section_name,
                 ordinal=ordinal,
                 chunk_index=len(chunks),
                 start=c_start,

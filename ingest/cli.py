@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from ingest.documents import heading
 from ingest.errors import IngestError
 from ingest.events import damaged_words
 from ingest.file_names import shown
@@ -289,9 +290,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("no matches")
         return 0
     for i, h in enumerate(hits, 1):
-        where = h.locator.title
-        if h.locator.section and h.locator.section != h.locator.title:
-            where += f" › {h.locator.section}"
+        where = heading(h.locator.title, h.locator.section)
         print(f"{i:>2}. {where}  [{h.source_title}]  ({h.score:.3f})")
         print(f"    {_snippet(h.text, args.query)}")
     return 0

@@ -5,15 +5,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.file_names import SPLIT_PART
+
 log = logging.getLogger(__name__)
 
 NOT_A_SOURCE = "not a ZIM or EPUB file"
-_SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
 
 
 @dataclass
@@ -29,7 +29,7 @@ def classify(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith((".zim", ".epub")):
         return None
-    match = _SPLIT_PART.match(path.name)
+    match = SPLIT_PART.match(path.name)
     if match:
         if match["suffix"].lower() == "aa":
             return None

@@ -58,6 +58,21 @@ class DocumentText:
     sections: list[Section]
 
 
+HEADING_SEPARATOR = " — "
+
+
+def shown_section(title: str, section: str) -> str:
+    """The section worth naming after a title: none when empty or the title itself (a lead)."""
+    return section if section and section != title else ""
+
+
+def heading(title: str, section: str) -> str:
+    """ "Title — Section" (or the title alone), as passages are named everywhere: the prompt,
+    the embedded text, the terminal, the history, the window."""
+    part = shown_section(title, section)
+    return f"{title}{HEADING_SEPARATOR}{part}" if part else title
+
+
 @dataclass(frozen=True)
 class Locator:
     """Where a chunk lives: enough for a reader to open the exact place."""

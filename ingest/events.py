@@ -15,6 +15,12 @@ from ingest.file_names import shown
 ResultStatus = Literal["added", "already", "failed", "skipped", "cancelled"]
 Stage = Literal["reading", "embedding", "indexing"]
 
+# A source's stage in the library (SourceRecord.stage): "reading" (stage 1, invisible to
+# search) -> "keyword" (searchable by keyword) -> "embedding" -> "ready"; or "failed".
+SourceStage = Literal["reading", "keyword", "embedding", "ready", "failed"]
+VISIBLE_STAGES: tuple[SourceStage, ...] = ("keyword", "embedding", "ready")  # searchable
+UNFINISHED_STAGES: tuple[SourceStage, ...] = ("reading", "keyword", "embedding")  # work left
+
 
 @dataclass(frozen=True)
 class ProgressEvent:

@@ -9,6 +9,27 @@ a user reads shows each undecodable byte as "\ufffd".
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
+from typing import Literal
+
+# A part of a ZIM split as Kiwix ships big files: name.zimaa (the first), name.zimab, …
+SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
+# The files a user opens as a source (a split archive by its first part).
+SOURCE_SUFFIXES = (".zim", ".zimaa", ".epub")
+SourceKind = Literal["zim", "epub"]
+
+
+def kind_from_name(name: str | Path) -> SourceKind | None:
+    """What a file is by its name: "zim" (an archive or any part of a split one), "epub", or
+    None. The readers check the bytes; this is what the name promises."""
+    lower = Path(name).name.lower()
+    if lower.endswith(".epub"):
+        return "epub"
+    if lower.endswith(".zim") or SPLIT_PART.match(lower):
+        return "zim"
+    return None
+
 
 _RAW = "\0fs:"  # marks a stored path kept as the hex of its bytes (NUL is in no real path)
 

@@ -47,7 +47,7 @@ from ingest.events import (
     damaged_words,
     document_noun,
 )
-from ingest.file_names import shown
+from ingest.file_names import kind_from_name, shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.log_file import attach_inherited
 from ingest.readers.zim import ReadingOrder, ZimReader
@@ -1072,7 +1072,4 @@ def _start_embed_clock(job: _Job) -> None:
 
 
 def _kind_of(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".epub"):
-        return "epub"
-    return "zim"
+    return kind_from_name(path) or "zim"

@@ -51,6 +51,7 @@ import pyarrow as pa
 from ingest import indexes as ix
 from ingest.documents import Locator
 from ingest.errors import EmbedderMismatch, StoreError
+from ingest.events import VISIBLE_STAGES, SourceStage
 from ingest.file_names import real_path, shown, stored_path
 from ingest.indexes import IndexWork
 from ingest.terms import content_words
@@ -62,9 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
-Stage = Literal["reading", "keyword", "embedding", "ready", "failed"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
-VISIBLE_STAGES = ("keyword", "embedding", "ready")
 
 # Exact (flat) vector search costs about 1.6 ms per thousand 384-d vectors on the 2-core
 # development machine: median of 20 queries with a source filter, through LanceDB, on clustered
@@ -165,7 +164,7 @@ class SourceRecord:
     documents: int = 0
     chunks: int = 0
     embedded: int = 0
-    stage: str = "reading"
+    stage: SourceStage = "reading"
     error: str = ""
     embedder: str = ""
     added_at: str = ""

@@ -18,6 +18,7 @@ from app.chat.history import History, HistoryError
 from app.chat.prompt import PromptTooLongError
 from app.chat.session import Cancelled, ChatSession, Checked, Done, Extract, Retrieved, Token
 from app.llm.base import ModelError
+from ingest.documents import heading
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -269,9 +270,7 @@ def _ask_json(
 
 def source_line(s: SourceRef) -> str:
     """`[1] Title — Section · Source title · doc_id @ start–end` (with "(not cited)")."""
-    where = s.title or s.locator.doc_id
-    if s.section and s.section != s.title:
-        where += f" — {s.section}"
+    where = heading(s.title, s.section) if s.title else s.locator.doc_id
     parts = [f"[{s.number}] {where}"]
     if s.source_title:
         parts.append(s.source_title)

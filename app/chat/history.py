@@ -21,6 +21,7 @@ from typing import Any
 
 from app import paths
 from app.chat.citations import SourceRef, locator_dict, locator_from_dict
+from ingest.documents import heading
 
 log = logging.getLogger(__name__)
 
@@ -420,9 +421,7 @@ class History:
 
 
 def _source_line(s: SourceRef) -> str:
-    where = s.title or s.locator.doc_id
-    if s.section and s.section != s.title:
-        where += f" — {s.section}"
+    where = heading(s.title, s.section) if s.title else s.locator.doc_id
     parts = [f"**{where}**"]
     if s.source_title:
         parts.append(f"in _{s.source_title}_")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from app.chat.retrieval import Passage
 from app.llm.base import ChatMessage, ChatModel
+from ingest.documents import heading
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,7 @@ class BuiltPrompt:
 
 def source_header(p: Passage) -> str:
     """Where a passage is from, as its block's first line shows it (after its [n])."""
-    where = p.title
-    if p.section and p.section != p.title:
-        where = f"{where} — {p.section}"
+    where = heading(p.title, p.section)
     if p.source_title and p.source_title != p.title:
         where = f"{where} ({p.source_title})"
     return where

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.chat.citations import CITATION, CitationFilter, numbers_in
 from app.chat.session import Cancelled, Done, Extract, Retrieved, Token
+from ingest.documents import HEADING_SEPARATOR, shown_section
 
 EXCERPT_CHARS = 260
 UNSUPPORTED_TIP = (
@@ -120,11 +121,11 @@ class SourceCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(2)
-        title = html.escape(str(getattr(ref, "title", "")))
-        section = str(getattr(ref, "section", "") or "")
+        title = html.escape(ref.title)
+        section = shown_section(ref.title, ref.section)
         head = f"<b>[{ref.number}]</b>&nbsp; <b>{title}</b>"
-        if section and section != getattr(ref, "title", ""):
-            head += f" <span style='color:#5f6b7a'>› {html.escape(section)}</span>"
+        if section:
+            head += f"<span style='color:#5f6b7a'>{HEADING_SEPARATOR}{html.escape(section)}</span>"
         self.title_label = QLabel(head)
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
         self.title_label.setWordWrap(True)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from app.ui import services as sv
 from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
+from ingest.discovery import DiscoveryResult
 from ingest.events import Compacted, ProgressEvent, SourceResult
 
 log = logging.getLogger(__name__)
@@ -200,12 +201,12 @@ class IngestQueue(QObject):
 
     # --- slots -------------------------------------------------------------------------------
 
-    def _on_discovery_succeeded(self, result: Any) -> None:
+    def _on_discovery_succeeded(self, result: DiscoveryResult) -> None:
         self._discovering -= 1
-        skipped = [(str(p), str(r)) for p, r in getattr(result, "skipped", [])]
+        skipped = [(str(p), str(r)) for p, r in result.skipped]
         if skipped:
             self.files_skipped.emit(skipped)
-        files = [str(f) for f in getattr(result, "files", [])]
+        files = [str(f) for f in result.files]
         if files:
             self.add_files(files)
         self._set_busy()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.source_list_model import SourceListModel, SourceRow, human_size
+from ingest.events import UNFINISHED_STAGES
 
 
 class StatusDelegate(QStyledItemDelegate):
@@ -147,7 +148,7 @@ class LibraryView(QWidget):
                 row.progress is not None
                 or row.queued
                 or row.paused
-                or row.stage in ("reading", "keyword", "embedding")
+                or row.stage in UNFINISHED_STAGES
             )
         )
         self.pause_button.setEnabled(self.busy or self.paused)

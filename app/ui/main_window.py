@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app import settings as settings_store
+from app.chat.session import Done
 from app.llm.manager import needs_reload
 from app.settings import Settings, library_path
 from app.ui import services as sv
@@ -41,6 +42,8 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.source_list_model import SourceListModel, human_size, indexing_text
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.workers import GeneratorWorker, WorkerPool
+from ingest.events import UNFINISHED_STAGES, VISIBLE_STAGES
+from ingest.file_names import SOURCE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +343,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "_resumed", False):
             return
         self._resumed = True
-        unfinished = [
-            r for r in self.source_model.rows() if r.stage in ("reading", "keyword", "embedding")
-        ]
+        unfinished = [r for r in self.source_model.rows() if r.stage in UNFINISHED_STAGES]
         if unfinished:
             self.ingest.resume_unfinished()
 
@@ -354,11 +355,7 @@ class MainWindow(QMainWindow):
             self.add_demo_library()
 
     def _update_scope(self) -> None:
-        rows = [
-            r
-            for r in self.source_model.rows()
-            if r.source_id and r.stage in ("keyword", "embedding", "ready")
-        ]
+        rows = [r for r in self.source_model.rows() if r.source_id and r.stage in VISIBLE_STAGES]
         chosen = self.source_model.searchable_ids()
         reading = [r for r in self.source_model.rows() if r.progress is not None or r.queued]
         if not rows:
@@ -637,8 +634,8 @@ class MainWindow(QMainWindow):
 
     def _on_answer_worker_event_emitted(self, event: Any) -> None:
         self.chat_view.on_chat_event(event)
-        if type(event).__name__ == "Done":
-            cid = getattr(event, "conversation_id", None)
+        if isinstance(event, Done):
+            cid = event.conversation_id
             if cid is not None and cid != self.conversation_id:
                 self.conversation_id = cid
                 self._refresh_conversations()
@@ -799,7 +796,7 @@ class MainWindow(QMainWindow):
             self,
             "Add books or archives",
             str(Path.home()),
-            "Books and archives (*.epub *.zim *.zimaa);;All files (*)",
+            f"Books and archives ({' '.join('*' + s for s in SOURCE_SUFFIXES)});;All files (*)",
         )
         self.add_paths(files)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from ingest.events import damaged_words
-from ingest.file_names import shown
+from ingest.events import UNFINISHED_STAGES, VISIBLE_STAGES, damaged_words
+from ingest.file_names import kind_from_name, shown
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -227,9 +227,7 @@ class SourceListModel(QAbstractTableModel):
     def set_all_paused(self, paused: bool) -> None:
         """Pause shows on every source that is not finished (the pipeline stops as a whole)."""
         for row in self._rows:
-            unfinished = (
-                row.stage in ("reading", "keyword", "embedding") or row.queued or row.progress
-            )
+            unfinished = row.stage in UNFINISHED_STAGES or row.queued or row.progress
             row.paused = paused and bool(unfinished) and not row.error
             if paused:
                 row.progress = None
@@ -272,16 +270,12 @@ class SourceListModel(QAbstractTableModel):
         return [
             r.source_id
             for r in self._rows
-            if r.source_id
-            and r.stage in ("keyword", "embedding", "ready")
-            and r.source_id not in self._unchecked
+            if r.source_id and r.stage in VISIBLE_STAGES and r.source_id not in self._unchecked
         ]
 
     def all_searchable_checked(self) -> bool:
         return not any(
-            r.source_id in self._unchecked
-            for r in self._rows
-            if r.stage in ("keyword", "embedding", "ready")
+            r.source_id in self._unchecked for r in self._rows if r.stage in VISIBLE_STAGES
         )
 
     def unchecked(self) -> set[str]:
@@ -320,11 +314,7 @@ class SourceListModel(QAbstractTableModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         row = self._rows[index.row()]
-        if (
-            index.column() == self.TITLE
-            and row.source_id
-            and row.stage in ("keyword", "embedding", "ready")
-        ):
+        if index.column() == self.TITLE and row.source_id and row.stage in VISIBLE_STAGES:
             base |= Qt.ItemFlag.ItemIsUserCheckable
         return base
 
@@ -354,7 +344,7 @@ class SourceListModel(QAbstractTableModel):
             role == Qt.ItemDataRole.CheckStateRole
             and col == self.TITLE
             and row.source_id
-            and row.stage in ("keyword", "embedding", "ready")
+            and row.stage in VISIBLE_STAGES
         ):
             return (
                 Qt.CheckState.Unchecked
@@ -408,12 +398,7 @@ class SourceListModel(QAbstractTableModel):
 
 
 def _kind_from(path: str) -> str:
-    name = path.lower()
-    if ".zim" in name:
-        return "ZIM"
-    if name.endswith(".epub"):
-        return "EPUB"
-    return ""
+    return (kind_from_name(path) or "").upper()
 
 
 def _file_size(path: str) -> int:

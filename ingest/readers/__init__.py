@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ingest.documents import Document, SourceInfo
+from ingest.file_names import SOURCE_SUFFIXES, SPLIT_PART, kind_from_name
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def open_source(
     split_first = path.with_name(path.name + "aa")
     if path.suffix.lower() == ".zim" and not path.exists() and split_first.exists():
         path = split_first  # a split archive named by its base name, as Kiwix tools accept
-    part = _SPLIT_PART.match(path.name)
+    part = SPLIT_PART.match(path.name)
     if part and part["suffix"].lower() != "aa":
         raise SourceError(
             path, f"is a later part of the split archive {part['base']}aa; open the first part"
@@ -100,7 +100,6 @@ def open_source(
 
 
 _ZIM_MAGIC = (72173914).to_bytes(4, "little")
-_SPLIT_PART = re.compile(r"^(?P<base>.+\.zim)(?P<suffix>[a-z]{2})$", re.IGNORECASE)
 
 
 def _sniff(head: bytes, name: str) -> str | None:
@@ -110,8 +109,9 @@ def _sniff(head: bytes, name: str) -> str | None:
         return "epub"
     # Damaged, truncated or empty files still go to the reader their name promises, so the
     # message says what is wrong with the archive instead of "unsupported file".
-    if name.endswith(".zim") or name.endswith(".zimaa"):
+    by_name = kind_from_name(name) if name.endswith(SOURCE_SUFFIXES) else None
+    if by_name == "zim":
         return "zim"
-    if name.endswith(".epub") or head.startswith(b"PK"):
+    if by_name == "epub" or head.startswith(b"PK"):
         return "epub"
     return None

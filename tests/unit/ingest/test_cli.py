@@ -30,7 +30,7 @@ def test_ingest_search_sources_remove(
 
     assert main(["search", "waggle dance", "--library", lib, "--mode", "keyword", "--k", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(" 1. Honey bee › Communication  [Test Wiki]")
+    assert out.splitlines()[0].startswith(" 1. Honey bee — Communication  [Test Wiki]")
     assert "Foragers perform the waggle dance" in out
 
     assert main(["search", "Albatross", "--library", lib, "--json"]) == 0  # hybrid → keywords
