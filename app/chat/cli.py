@@ -15,6 +15,7 @@ from app.chat.checking import SentenceSupport
 from app.chat.citations import CitationFilter, SourceRef, locator_dict
 from app.chat.extract import Quote
 from app.chat.history import History, HistoryError
+from app.chat.open_session import open_session
 from app.chat.prompt import PromptTooLongError
 from app.chat.session import Cancelled, ChatSession, Checked, Done, Extract, Retrieved, Token
 from app.llm.base import ModelError
@@ -75,9 +76,6 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from ingest.embedding import default_embedder
-    from ingest.store import LibraryStore
-
     settings = settings_mod.load()
     if args.model:
         if not Path(args.model).expanduser().is_file():
@@ -94,47 +92,34 @@ def _ask(args: argparse.Namespace) -> int:
             raise AskError("--ctx must be at least 512 tokens.")
         settings.model.context_length = args.ctx
 
-    library = (
-        Path(args.library).expanduser() if args.library else settings_mod.library_path(settings)
-    )
-    store = LibraryStore(library, default_embedder(settings.retrieval.embed_device))
-    if not store.visible_sources():
-        raise AskError(
-            f"The library at {library} has no searchable sources yet; "
-            "add some with: librarian ingest FILE"
-        )
-    source_ids = _resolve_sources(store, args.source or [])
-
-    history = None if args.no_history else History()
-    conversation_id = None
-    if history is not None and args.chat:
-        conversation_id = history.find_conversation(args.chat).id
-    elif args.chat:
-        raise AskError("--chat needs the history; leave out --no-history.")
-
-    model = _load_model(settings)
-    try:
-        session = ChatSession(
-            model,
-            store,
-            history,
-            settings,
-            conversation_id=conversation_id,
-            embedder=store.embedder,
-        )
-        cancel = threading.Event()
+    library = Path(args.library).expanduser() if args.library else None
+    with open_session(settings, library=library, history=not args.no_history) as opened:
+        store = opened.store
+        if not store.visible_sources():
+            raise AskError(
+                f"The library at {store.path} has no searchable sources yet; "
+                "add some with: librarian ingest FILE"
+            )
+        source_ids = _resolve_sources(store, args.source or [])
+        conversation_id = None
+        if opened.history is not None and args.chat:
+            conversation_id = opened.history.find_conversation(args.chat).id
+        elif args.chat:
+            raise AskError("--chat needs the history; leave out --no-history.")
+        model = _load_model(settings)
         try:
-            if args.json:
-                return _ask_json(session, args.question, cancel, source_ids)
-            return _ask_stream(session, args.question, cancel, source_ids)
-        except KeyboardInterrupt:
-            cancel.set()
-            print("\n[stopped]", file=sys.stderr)
-            return 130
-    finally:
-        model.close()
-        if history is not None:
-            history.close()
+            session = opened.chat(model, conversation_id)
+            cancel = threading.Event()
+            try:
+                if args.json:
+                    return _ask_json(session, args.question, cancel, source_ids)
+                return _ask_stream(session, args.question, cancel, source_ids)
+            except KeyboardInterrupt:
+                cancel.set()
+                print("\n[stopped]", file=sys.stderr)
+                return 130
+        finally:
+            model.close()
 
 
 def _load_model(settings: settings_mod.Settings) -> Any:

@@ -609,21 +609,12 @@ class MainWindow(QMainWindow):
         self._answer_saved_in = saved_in
 
         def events(cancel: Any) -> Any:
-            from app.chat.session import ChatSession
-
-            embedder = services.embedder(device)
-            store = sv.open_store(store_path, embedder=embedder)
-            history = sv.open_history()
-            session = None
-            try:
-                session = ChatSession(
-                    model, store, history, settings, conversation_id=cid, embedder=embedder
-                )
-                yield from session.ask(question, cancel, sources)
-            finally:
-                if session is not None:
+            with sv.open_chat(settings, store_path, services.embedder(device)) as opened:
+                session = opened.chat(model, cid)
+                try:
+                    yield from session.ask(question, cancel, sources)
+                finally:
                     saved_in["cid"] = session.conversation_id
-                history.close()
 
         worker = GeneratorWorker(events, name="answer")
         worker.event_emitted.connect(self._on_answer_worker_event_emitted)

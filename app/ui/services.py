@@ -128,6 +128,14 @@ def unload_chat_model(services: Services) -> None:
     services.models.unload()
 
 
+def open_chat(settings: Settings, store_path: Path, embedder: Any) -> Any:
+    """The library open for questions (app.chat.open_session, as `librarian ask` opens it):
+    a context manager giving an OpenLibrary whose `chat(model, conversation_id)` answers."""
+    from app.chat.open_session import open_session
+
+    return open_session(settings, library=store_path, embedder=embedder)
+
+
 def open_history() -> Any:
     from app.chat.history import History
 
