@@ -25,7 +25,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -47,7 +47,7 @@ from ingest.events import (
     damaged_words,
     document_noun,
 )
-from ingest.file_names import kind_from_name, shown
+from ingest.file_names import kind_from_name, real_path, shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.log_file import attach_inherited
 from ingest.readers.zim import ReadingOrder, ZimReader
@@ -452,8 +452,10 @@ def ingest_paths(
     workers: int | None = None,
     rebuild_vectors: bool = False,
     chunk_tokens: int | None = None,
+    skip: Collection[str] = (),
 ) -> Iterator[ProgressEvent | SourceResult]:
-    """Add files and folders to the library, resuming any unfinished source first.
+    """Add files and folders to the library, resuming any unfinished source first (except the
+    ones whose paths are in `skip`: paused by the user).
 
     `chunk_tokens` sets the passage size of a new library (ingest.chunking); a library keeps the
     size it was started with, so asking another one of an existing library is an error.
@@ -471,6 +473,7 @@ def ingest_paths(
         workers=workers,
         rebuild_vectors=rebuild_vectors,
         chunk_tokens=chunk_tokens,
+        skip=skip,
     )
     yield from run.execute()
 
@@ -497,7 +500,9 @@ class _IngestRun:
         workers: int | None,
         rebuild_vectors: bool,
         chunk_tokens: int | None = None,
+        skip: Collection[str] = (),
     ) -> None:
+        self.skip = {_same_file(p) for p in skip}
         self.paths = paths
         self.store_path = store_path
         self.keyword_only = keyword_only
@@ -558,6 +563,8 @@ class _IngestRun:
     ) -> Iterator[ProgressEvent | SourceResult]:
         # Unfinished sources first: they were asked for in an earlier run.
         for rec in store.sources():
+            if self.skip and _same_file(real_path(rec.path)) in self.skip:
+                continue  # paused: left as it is until resumed
             if rec.stage == "reading" or (
                 rec.stage in ("keyword", "embedding") and not self.keyword_only
             ):
@@ -1069,6 +1076,14 @@ def _start_embed_clock(job: _Job) -> None:
     if not job.embed_started:
         job.embed_started = time.monotonic()
         job.embed_base = job.embed_count
+
+
+def _same_file(path: str) -> str:
+    """One spelling of a file's path (as the window keys its sources)."""
+    try:
+        return str(Path(path).expanduser().resolve())
+    except OSError:
+        return path
 
 
 def _kind_of(path: Path) -> str:

@@ -1,10 +1,8 @@
 """IngestQueue: one writer at a time on the store — new sources keyword-searchable first, then vectors.
 
 Dropped files and folders are expanded by ingest.discovery (off the GUI thread), then fed to
-ingest.pipeline in passes: a keyword-only pass for new files (quick, so a new source answers
-questions within a minute), then an embedding pass that resumes every unfinished source. Pausing
-cancels the running pass — the pipeline leaves a resumable state — and resuming starts the
-embedding pass again. Removing a source waits for the running pass to stop, so writes never overlap.
+ingest.pipeline in passes. What runs next is decided by ingest.schedule (Qt-free, unit-tested):
+this class runs its jobs on workers and relays their events as signals.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
 from ingest.discovery import DiscoveryResult
 from ingest.events import Compacted, ProgressEvent, SourceResult
+from ingest.schedule import IngestSchedule, Job
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,8 @@ class IngestQueue(QObject):
     source_removed = Signal(str)  # path
     compacted = Signal(int, int)  # bytes the library took before and after `compact`
     busy_changed = Signal(bool)
-    paused_changed = Signal(bool)
+    paused_changed = Signal(bool)  # the whole queue
+    source_paused = Signal(str, bool)  # path, paused: one source left as it is, or resumed
     failed = Signal(str)  # a whole pass failed (the store cannot be opened...)
 
     def __init__(
@@ -53,16 +53,14 @@ class IngestQueue(QObject):
         self._services = services
         self.store_path = store_path
         self.device = device
-        self.pending: list[str] = []  # new files waiting for their keyword pass
-        self.removals: list[tuple[str, str]] = []  # (path, source_id)
-        self.need_embedding = False
-        self.compact_asked = False
-        self.paused = False
+        self.schedule = IngestSchedule()  # what runs next: the rules, Qt-free
         self._worker: GeneratorWorker | TaskWorker | None = None
-        self._running: tuple[str, list[str]] | None = None  # ("keyword"|"embed"|"remove", paths)
         self._discovering = 0
         self._busy = False
-        self._stopped = False
+
+    @property
+    def paused(self) -> bool:
+        return self.schedule.paused
 
     # --- public ------------------------------------------------------------------------------
 
@@ -79,69 +77,71 @@ class IngestQueue(QObject):
 
     def add_files(self, files: list[str]) -> None:
         """Queue files known to be sources for their keyword pass."""
-        files = [f for f in dict.fromkeys(path_key(f) for f in files) if f not in self.pending]
-        if not files:
+        keys = [f for f in dict.fromkeys(path_key(f) for f in files)]
+        new = [f for f in keys if f not in self.schedule.pending]
+        if not new:
             return
-        self.files_discovered.emit(files)
-        self.pending += files
-        if self._running is not None and self._running[0] == "embed":
-            # New sources become searchable first; the embedding pass resumes after them.
-            self._worker.cancel()  # type: ignore[union-attr]
-        self._start_next()
+        self.files_discovered.emit(new)
+        self._act(self.schedule.add_files(new))
 
     def resume_unfinished(self) -> None:
         """Carry on with sources an earlier session left unfinished (the embedding pass)."""
-        self.need_embedding = True
+        self.schedule.resume_unfinished()
         self._start_next()
 
     def pause(self) -> None:
-        if self.paused:
+        if self.schedule.paused:
             return
-        self.paused = True
+        stop = self.schedule.pause()
         self.paused_changed.emit(True)
-        if self._running is not None and self._running[0] != "remove":
-            self._worker.cancel()  # type: ignore[union-attr]
-        self._set_busy()
+        self._act(stop)
 
     def resume(self) -> None:
-        if not self.paused:
+        if not self.schedule.paused:
             return
-        self.paused = False
-        self.need_embedding = True
+        self.schedule.resume()
         self.paused_changed.emit(False)
         self._start_next()
 
+    def pause_source(self, path: str) -> None:
+        """Leave one source as it is until `resume_source`; the others carry on."""
+        key = path_key(path)
+        if key not in self.schedule.paused_sources:
+            stop = self.schedule.pause_source(key)
+            self.source_paused.emit(key, True)
+            self._act(stop)
+
+    def resume_source(self, path: str) -> None:
+        key = path_key(path)
+        if key in self.schedule.paused_sources:
+            stop = self.schedule.resume_source(key)
+            self.source_paused.emit(key, False)
+            self._act(stop)
+
     def remove(self, path: str, source_id: str) -> None:
         """Stop reading `path` and take it out of the store (after the running pass stops)."""
-        key = path_key(path)
-        self.pending = [p for p in self.pending if p != key]
-        if source_id:
-            self.removals.append((key, source_id))
-        if self._running is not None and self._running[0] != "remove":
-            if self._running[0] == "keyword":
-                self.pending = [p for p in self._running[1] if p != key] + self.pending
-            self.need_embedding = True
-            self._worker.cancel()  # type: ignore[union-attr]
-        self._start_next()
+        self._act(self.schedule.remove(path_key(path), source_id))
 
     def compact(self) -> None:
         """Give the disk back what removed sources hold (after the running pass stops)."""
-        self.compact_asked = True
-        if self._running is not None and self._running[0] in ("keyword", "embed"):
-            self._worker.cancel()  # type: ignore[union-attr]  # it resumes after
-        self._start_next()
+        self._act(self.schedule.compact())
 
     def is_busy(self) -> bool:
-        return self._running is not None or bool(self.pending) or self._discovering > 0
+        return self.schedule.is_busy() or self._discovering > 0
 
     def stop(self) -> None:
         """The window is closing: cancel the running pass and run nothing more."""
-        self._stopped = True
-        self.pending.clear()
+        self.schedule.stop()
         if self._worker is not None:
             self._worker.cancel()
 
     # --- running -----------------------------------------------------------------------------
+
+    def _act(self, stop_running: bool) -> None:
+        """Stop the running job when the schedule asks (what it leaves runs again after)."""
+        if stop_running and self._worker is not None:
+            self._worker.cancel()
+        self._start_next()
 
     def _set_busy(self) -> None:
         busy = self.is_busy()
@@ -150,42 +150,33 @@ class IngestQueue(QObject):
             self.busy_changed.emit(busy)
 
     def _start_next(self) -> None:
-        if self._running is not None or self._stopped:
-            self._set_busy()
-            return
-        if self.removals:
-            path, source_id = self.removals.pop(0)
-            store_path = self.store_path
-            worker = TaskWorker(
+        job = self.schedule.next_job()
+        if job is not None:
+            self._run(self._worker_for(job), job)
+        self._set_busy()
+
+    def _worker_for(self, job: Job) -> GeneratorWorker | TaskWorker:
+        store_path = self.store_path
+        if job.kind == "remove":
+            source_id = job.source_id
+            remover = TaskWorker(
                 lambda cancel: sv.remove_source(store_path, source_id), name="remove-source"
             )
-            worker.succeeded.connect(self._on_removal_succeeded)
-            worker.failed.connect(self._on_worker_failed)
-            self._run(worker, ("remove", [path]))
-        elif self.compact_asked:
-            self.compact_asked = False
-            store_path = self.store_path
+            remover.succeeded.connect(self._on_removal_succeeded)
+            remover.failed.connect(self._on_worker_failed)
+            return remover
+        if job.kind == "compact":
             compacting = GeneratorWorker(
                 lambda cancel: sv.compact_events(store_path, cancel), name="compact"
             )
             compacting.event_emitted.connect(self._on_worker_event_emitted)
             compacting.failed.connect(self._on_worker_failed)
-            self._run(compacting, ("compact", []))
-        elif self.paused:
-            pass
-        elif self.pending:
-            files, self.pending = list(self.pending), []
-            self._run(self._pass_worker(files, keyword_only=True), ("keyword", files))
-        elif self.need_embedding:
-            self.need_embedding = False
-            self._run(self._pass_worker([], keyword_only=False), ("embed", []))
-        self._set_busy()
-
-    def _pass_worker(self, files: list[str], keyword_only: bool) -> GeneratorWorker:
-        services, store_path, device = self._services, self.store_path, self.device
+            return compacting
+        services, device = self._services, self.device
+        files, keyword_only, skip = list(job.files), job.kind == "keyword", job.skip
         worker = GeneratorWorker(
             lambda cancel: sv.ingest_events(
-                services, files, store_path, device, keyword_only, cancel
+                services, files, store_path, device, keyword_only, cancel, skip
             ),
             name="ingest-keyword" if keyword_only else "ingest-embedding",
         )
@@ -193,10 +184,9 @@ class IngestQueue(QObject):
         worker.failed.connect(self._on_worker_failed)
         return worker
 
-    def _run(self, worker: GeneratorWorker | TaskWorker, what: tuple[str, list[str]]) -> None:
-        self._running = what
+    def _run(self, worker: GeneratorWorker | TaskWorker, job: Job) -> None:
         self._worker = worker
-        worker.finished.connect(self._on_worker_finished)
+        worker.finished.connect(lambda: self._on_worker_finished(job, worker))
         self._pool.start(worker)
 
     # --- slots -------------------------------------------------------------------------------
@@ -246,33 +236,18 @@ class IngestQueue(QObject):
             self.progress_changed.emit(path_key(event.path), progress)
 
     def _on_removal_succeeded(self, _result: Any) -> None:
-        if self._running is not None and self._running[0] == "remove":
-            self.source_removed.emit(self._running[1][0])
+        running = self.schedule.running
+        if running is not None and running.kind == "remove":
+            self.source_removed.emit(running.files[0])
 
     def _on_worker_failed(self, message: str) -> None:
         self.failed.emit(message)
 
-    def _on_worker_finished(self) -> None:
+    def _on_worker_finished(self, job: Job, worker: GeneratorWorker | TaskWorker) -> None:
         self.library_progress.emit(None)
-        what, worker = self._running, self._worker
-        self._running, self._worker = None, None
-        if what is None:
-            return
-        kind, files = what
-        cancelled = worker is not None and worker.cancel_event.is_set()
-        if kind == "keyword":
-            if cancelled and not self._stopped:
-                # Whatever the pass had not planned yet goes back to the queue (it resumes the rest).
-                removed = {p for p, _ in self.removals}
-                self.pending = [
-                    p for p in files if p not in removed and p not in self.pending
-                ] + self.pending
-            self.need_embedding = True
-            self.pass_finished.emit(True)
-        elif kind == "embed":
-            if cancelled:
-                self.need_embedding = True
-            self.pass_finished.emit(False)
-        elif kind == "compact":
-            self.need_embedding = True  # a pass it stopped carries on
+        if self._worker is worker:
+            self._worker = None
+        self.schedule.finished(job, worker.cancel_event.is_set())
+        if job.kind in ("keyword", "embed"):
+            self.pass_finished.emit(job.kind == "keyword")
         self._start_next()

@@ -64,6 +64,8 @@ class LibraryView(QWidget):
     pause_requested = Signal()
     resume_requested = Signal()
     cancel_requested = Signal(str, str)  # path, source_id
+    pause_source_requested = Signal(str)  # path: leave this source as it is for now
+    resume_source_requested = Signal(str)  # path
     remove_requested = Signal(str, str)  # path, source_id
 
     def __init__(self, model: SourceListModel, parent: QWidget | None = None) -> None:
@@ -114,12 +116,19 @@ class LibraryView(QWidget):
         self.pause_button = QPushButton("Pause reading")
         self.pause_button.setObjectName("pauseButton")
         self.pause_button.clicked.connect(self._on_pause_button_clicked)
+        self.source_pause_button = QPushButton("Pause this source")
+        self.source_pause_button.setObjectName("sourcePauseButton")
+        self.source_pause_button.setToolTip(
+            "Leave this source as it is (what is read stays searchable); the others carry on"
+        )
+        self.source_pause_button.clicked.connect(self._on_source_pause_button_clicked)
         self.cancel_button = QPushButton("Cancel this source")
         self.cancel_button.setToolTip("Stop reading this source and take it out of the library")
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.remove_button = QPushButton("Remove from library")
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         actions.addWidget(self.pause_button)
+        actions.addWidget(self.source_pause_button)
         actions.addWidget(self.cancel_button)
         actions.addStretch(1)
         actions.addWidget(self.remove_button)
@@ -154,6 +163,9 @@ class LibraryView(QWidget):
         self.pause_button.setEnabled(self.busy or self.paused)
         self.pause_button.setText("Resume reading" if self.paused else "Pause reading")
         self.cancel_button.setEnabled(unfinished)
+        alone = row is not None and row.paused and not self.paused  # paused on its own
+        self.source_pause_button.setEnabled(unfinished and not self.paused)
+        self.source_pause_button.setText("Resume this source" if alone else "Pause this source")
         self.remove_button.setEnabled(row is not None)
         n = self.model.stored_count()
         chunks = self.model.total_chunks()
@@ -173,6 +185,15 @@ class LibraryView(QWidget):
             self.resume_requested.emit()
         else:
             self.pause_requested.emit()
+
+    def _on_source_pause_button_clicked(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        if row.paused:
+            self.resume_source_requested.emit(row.key)
+        else:
+            self.pause_source_requested.emit(row.key)
 
     def _on_cancel_button_clicked(self) -> None:
         row = self.selected_row()

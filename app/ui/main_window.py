@@ -230,6 +230,8 @@ class MainWindow(QMainWindow):
         self.library_view.add_folder_requested.connect(self._on_add_folder_triggered)
         self.library_view.pause_requested.connect(self.ingest.pause)
         self.library_view.resume_requested.connect(self.ingest.resume)
+        self.library_view.pause_source_requested.connect(self.ingest.pause_source)
+        self.library_view.resume_source_requested.connect(self.ingest.resume_source)
         self.library_view.cancel_requested.connect(self._on_library_view_cancel_requested)
         self.library_view.remove_requested.connect(self._on_library_view_remove_requested)
         self.source_model.selection_changed.connect(self._update_scope)
@@ -243,6 +245,7 @@ class MainWindow(QMainWindow):
         self.ingest.failed.connect(self._on_ingest_failed)
         self.ingest.source_finished.connect(self._on_ingest_source_finished)
         self.ingest.paused_changed.connect(self._on_ingest_paused_changed)
+        self.ingest.source_paused.connect(self._on_ingest_source_paused)
         self.ingest.source_removed.connect(self._on_ingest_source_removed)
         self.ingest.compacted.connect(self._on_ingest_compacted)
         self.refresh_timer = QTimer(self)
@@ -428,9 +431,23 @@ class MainWindow(QMainWindow):
 
     def _on_ingest_paused_changed(self, paused: bool) -> None:
         self.source_model.set_all_paused(paused)
+        for path in self.ingest.schedule.paused_sources:  # paused on their own: still paused
+            self.source_model.set_paused(path, True)
         self.library_view.set_state(self.ingest.is_busy(), paused)
         self.statusBar().showMessage(
             "Reading paused: it resumes where it stopped." if paused else "Reading resumed.", 4000
+        )
+
+    def _on_ingest_source_paused(self, path: str, paused: bool) -> None:
+        if not paused and path in self.ingest.schedule.pending:
+            self.source_model.mark_queued([path])  # not in the library yet: waiting its turn
+        else:
+            self.source_model.set_paused(path, paused)
+        self.library_view.update_actions()
+        row = self.source_model.row_for(path)
+        name = row.title if row else Path(path).name
+        self.statusBar().showMessage(
+            f"{name}: paused; the others carry on." if paused else f"{name}: resumed.", 4000
         )
 
     def _on_ingest_failed(self, message: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,8 +74,10 @@ def ingest_events(
     device: str,
     keyword_only: bool,
     cancel: threading.Event,
+    skip: Collection[str] = (),
 ) -> Iterator[Any]:
-    """Progress events and per-source results of ingesting `paths_` (ingest.pipeline)."""
+    """Progress events and per-source results of ingesting `paths_` (ingest.pipeline), leaving
+    the paused sources in `skip` as they are."""
     from ingest.pipeline import ingest_paths
 
     yield from ingest_paths(
@@ -84,6 +86,7 @@ def ingest_events(
         embedder_factory=lambda: services.embedder(device),
         keyword_only=keyword_only,
         cancel=cancel,
+        skip=skip,
     )
 
 

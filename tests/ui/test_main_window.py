@@ -417,3 +417,34 @@ def test_the_chat_history_is_read_and_written_off_the_gui_thread(  # type: ignor
     qtbot.waitUntil(lambda: window.conversations.list.count() == 0)
     assert window.conversation_id is None and window.chat_view.transcript.messages == []
     assert opened_on and threading.main_thread().name not in opened_on
+
+
+def test_one_source_can_wait_while_the_others_are_read(qtbot, make_window, library_folder):  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.ingest.pause()  # hold everything while the sources are named
+    drop_paths(window.chat_view.transcript.viewport(), [library_folder])
+    qtbot.waitUntil(lambda: len(window.source_model.rows()) == 3, timeout=30_000)
+    held = next(r for r in window.source_model.rows() if r.key.endswith(".zim"))
+    window.ingest.pause_source(held.key)
+    window.ingest.resume()
+
+    def stages() -> dict[str, str]:
+        return {r.key: r.stage for r in window.source_model.rows()}
+
+    qtbot.waitUntil(
+        lambda: (
+            [s for k, s in stages().items() if k != held.key] == ["ready", "ready"]
+            and not window.ingest.is_busy()
+        ),
+        timeout=INGEST_TIMEOUT,
+    )
+    row = window.source_model.row_for(held.key)
+    assert row is not None and row.stage != "ready" and row.paused
+    window.library_view.select_path(held.key)
+    assert window.library_view.source_pause_button.text() == "Resume this source"
+    window.library_view.source_pause_button.click()
+    qtbot.waitUntil(
+        lambda: stages()[held.key] == "ready" and not window.ingest.is_busy(),
+        timeout=INGEST_TIMEOUT,
+    )
+    assert not window.source_model.row_for(held.key).paused

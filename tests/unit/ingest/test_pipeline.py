@@ -180,6 +180,26 @@ def test_keyword_only_first_then_embed_pending(corpus: Path, tmp_path: Path, ref
     assert snapshot(lib) == reference
 
 
+def test_a_paused_source_is_left_as_it_is_while_the_others_are_finished(
+    corpus: Path, tmp_path: Path
+) -> None:
+    lib = tmp_path / "lib"
+    run([corpus], lib, keyword_only=True)
+    records = LibraryStore(lib).sources()
+    assert len(records) >= 2 and {r.stage for r in records} == {"keyword"}
+    paused = records[0]
+    # as the window names it: another spelling of the same file
+    other_spelling = str(Path(paused.path).parent / "." / Path(paused.path).name)
+    res = results(run([], lib, skip={other_spelling}))
+    assert Path(paused.path).name not in res
+    stages = {r.source_id: r.stage for r in LibraryStore(lib).sources()}
+    assert stages.pop(paused.source_id) == "keyword"
+    assert set(stages.values()) == {"ready"}
+    assert LibraryStore(lib).vector_count(paused.source_id) == 0
+    run([], lib)  # resumed
+    assert {r.stage for r in LibraryStore(lib).sources()} == {"ready"}
+
+
 def test_removing_a_source_removes_its_chunks_and_it_can_come_back(
     corpus: Path, tmp_path: Path
 ) -> None:

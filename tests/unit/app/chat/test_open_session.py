@@ -3,6 +3,7 @@ embedding device Settings chose, the history closed after."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_the_library_and_the_device_come_from_settings(
         assert history is not None
         session = opened.chat(FakeChatModel(["x"]))
         assert session.history is history and session.settings is settings
-    with pytest.raises(Exception):  # closed with the block
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the block
         history.list_conversations()
     with open_session(settings, library=tmp_path / "other", history=False) as opened:
         assert opened.store.path == tmp_path / "other" and opened.history is None
