@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="librarian",
-        description="Chat with your offline library (ZIM archives, EPUB books) through a local model.",
+        description=(
+            "Chat with your offline library (ZIM archives, EPUB books) through a local model."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"Librarian {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")

@@ -1,4 +1,5 @@
-"""Benchmark of answering: ChatSession.ask beside raw llama-cpp-python, and retrieval at 100k chunks.
+"""Benchmark of answering: ChatSession.ask beside raw llama-cpp-python, and retrieval at 100k
+chunks.
 
 Run by path: `python bench/answer.py [--model PATH] [--gpu-layers N] [--chunks 100000]`.
 
@@ -290,7 +291,10 @@ def bench_retrieval(args: argparse.Namespace, workdir: Path) -> None:
 
     def ms(xs: list[float]) -> str:
         xs = sorted(xs)
-        return f"median {statistics.median(xs) * 1000:6.1f} ms, p90 {xs[int(len(xs) * 0.9)] * 1000:6.1f} ms"
+        return (
+            f"median {statistics.median(xs) * 1000:6.1f} ms, "
+            f"p90 {xs[int(len(xs) * 0.9)] * 1000:6.1f} ms"
+        )
 
     print(f"query embedding             : {ms(embed_t)}")
     print(f"hybrid search (k={fetch})       : {ms(search_t)}  (includes query embedding)")

@@ -174,7 +174,8 @@ def measure_vector_search(sizes: list[int]) -> None:
                 store.search("q", k=10, mode="vector")
                 times.append(time.perf_counter() - t0)
             print(
-                f"  exact vector search, {size:>7,} vectors: {np.median(times) * 1000:6.1f} ms median"
+                f"  exact vector search, {size:>7,} vectors: "
+                f"{np.median(times) * 1000:6.1f} ms median"
             )
         store_module.VECTOR_INDEX_THRESHOLD = min(sizes)
         t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Benchmark: ZIM articles/s read in path order vs in storage (cluster) order, on a shuffled archive.
+"""Benchmark: ZIM articles/s read in path order vs in storage (cluster) order, on a shuffled
+archive.
 
 Run as `python bench/zim_order.py [--articles N]`. The archive is built once and cached (in
 $LIBRARIAN_BENCH_DIR, default <tmp>/librarian-bench). `run()` returns the figures as a dict for
@@ -24,7 +25,8 @@ from ingest.readers.zim import ZimReader  # noqa: E402
 log = logging.getLogger("bench.zim_order")
 
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ber", "dan", "gol", "hin", "jor",
-              "kel", "mar", "nor", "pel", "quin", "ros", "tal", "ur", "vex", "wyn", "zed"]  # fmt: skip
+              "kel", "mar", "nor", "pel", "quin", "ros", "tal", "ur", "vex", "wyn",
+              "zed"]  # fmt: skip
 
 
 def _vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
@@ -163,7 +165,8 @@ def main() -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"archive: {result['archive']} ({result['archive_mb']} MB, {result['articles']} articles)"
+            f"archive: {result['archive']} "
+            f"({result['archive_mb']} MB, {result['articles']} articles)"
         )
         print(
             f"path order:    {result['path_order_articles_per_s']:>10.1f} articles/s "

@@ -1,4 +1,5 @@
-"""The library commands of the CLI: ingest, sources, remove, search (`librarian` and `python -m ingest`)."""
+"""The library commands of the CLI: ingest, sources, remove, search (`librarian` and
+`python -m ingest`)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ NOT_A_SOURCE = "not a ZIM or EPUB file"
 
 @dataclass
 class DiscoveryResult:
-    """Files to read, and everything else that was named or found, with the reason it was skipped."""
+    """Files to read, and everything else that was named or found, with the reason it was
+    skipped."""
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)

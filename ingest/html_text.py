@@ -1,4 +1,5 @@
-"""HTML → readable text: headings and paragraphs of an article or chapter, without page furniture."""
+"""HTML → readable text: headings and paragraphs of an article or chapter, without page
+furniture."""
 
 from __future__ import annotations
 

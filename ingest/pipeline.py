@@ -636,7 +636,8 @@ class _IngestRun:
                         rate = done / max(1e-3, time.monotonic() - started)
                         eta = (total - done) / rate if rate > 0 else None
                         yield ProgressEvent(str(path), shown(path.name), "reading", done, total,
-                                            rate, eta, "table-of-contents entries", "opening")  # fmt: skip
+                                            rate, eta, "table-of-contents entries",
+                                            "opening")  # fmt: skip
         if result is not None:
             yield result
 

@@ -1,4 +1,5 @@
-"""The demo library: a ZIM of Wikipedia's Vital Articles (lead sections), built with libzim's writer.
+"""The demo library: a ZIM of Wikipedia's Vital Articles (lead sections), built with libzim's
+writer.
 
 Run by path (`python packaging/build_demo.py`, `make demo`) or load it with runpy/importlib and
 call `build_demo(dest)`. The article text is the English summaries JSON shipped inside the PyPI
@@ -309,7 +310,8 @@ def main_page_html(articles: Sequence[DemoArticle]) -> str:
         '<a class="external" href="https://en.wikipedia.org/wiki/Wikipedia:Vital_articles/Level/4">'
         "Vital Articles</a>, the subjects Wikipedia's editors consider most important, as a small "
         "offline library to try Librarian on. Ask a question in the chat and the answer cites "
-        "these articles; for the full encyclopedia, add a Wikipedia ZIM from the Kiwix library.</p>",
+        "these articles; for the full encyclopedia, add a Wikipedia ZIM from the Kiwix "
+        "library.</p>",
         '<p class="credit">Text from Wikipedia, the free encyclopedia, by Wikipedia contributors, '
         f'under <a class="external" href="{LICENSE_URL}">CC BY-SA 4.0</a>.</p>',
         "<ul>",

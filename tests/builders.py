@@ -9,7 +9,8 @@ from pathlib import Path
 
 @dataclass
 class Article:
-    """One HTML article for `make_zim`; `path` is the entry path (no namespace in the new layout)."""
+    """One HTML article for `make_zim`; `path` is the entry path (no namespace in the new
+    layout)."""
 
     path: str
     title: str
@@ -182,12 +183,15 @@ def sample_corpus() -> Corpus:
             article_html(
                 "Lighthouse of Alexandria",
                 [
-                    "The Lighthouse of Alexandria was built by the Ptolemaic Kingdom on the island of Pharos.",
-                    "It stood over one hundred metres tall and was one of the Seven Wonders of the Ancient World.",
+                    "The Lighthouse of Alexandria was built by the Ptolemaic Kingdom "
+                    "on the island of Pharos.",
+                    "It stood over one hundred metres tall and was one of the Seven Wonders "
+                    "of the Ancient World.",
                 ],
                 {
                     "Destruction": [
-                        "Earthquakes between 956 and 1323 damaged the lighthouse until it became a ruin."
+                        "Earthquakes between 956 and 1323 damaged the lighthouse "
+                        "until it became a ruin."
                     ]
                 },
             ),
@@ -198,12 +202,15 @@ def sample_corpus() -> Corpus:
             article_html(
                 "Honey bee",
                 [
-                    "The honey bee is a eusocial flying insect known for building wax combs and producing honey.",
-                    "A colony has a single queen, thousands of female workers and a few hundred male drones.",
+                    "The honey bee is a eusocial flying insect known for building wax combs "
+                    "and producing honey.",
+                    "A colony has a single queen, thousands of female workers "
+                    "and a few hundred male drones.",
                 ],
                 {
                     "Communication": [
-                        "Foragers perform the waggle dance to tell nestmates the direction of flowers."
+                        "Foragers perform the waggle dance to tell nestmates "
+                        "the direction of flowers."
                     ]
                 },
             ),
@@ -214,7 +221,8 @@ def sample_corpus() -> Corpus:
             article_html(
                 "Volcano",
                 [
-                    "A volcano is a rupture in the crust of a planet that lets hot lava, ash and gases escape.",
+                    "A volcano is a rupture in the crust of a planet that lets hot lava, "
+                    "ash and gases escape.",
                     "Mount Etna in Sicily is one of the most active volcanoes in the world.",
                 ],
             ),
@@ -223,11 +231,15 @@ def sample_corpus() -> Corpus:
     chs = [
         Chapter(
             "Chapter I. The Voyage",
-            "<h1>Chapter I. The Voyage</h1><p>The ship Albatross left Bristol harbour in a grey dawn, bound for the Azores with a cargo of wool.</p><p>Captain Mercer kept the log himself.</p>",
+            "<h1>Chapter I. The Voyage</h1>"
+            "<p>The ship Albatross left Bristol harbour in a grey dawn, "
+            "bound for the Azores with a cargo of wool.</p>"
+            "<p>Captain Mercer kept the log himself.</p>",
         ),
         Chapter(
             "Chapter II. The Storm",
-            "<h1>Chapter II. The Storm</h1><p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>",
+            "<h1>Chapter II. The Storm</h1>"
+            "<p>On the ninth day a storm broke the mainmast and the crew took to the pumps.</p>",
         ),
     ]
     return Corpus(arts, chs)
@@ -325,7 +337,8 @@ def raw_epub(
     opf = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
-        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">raw</dc:identifier>'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<dc:identifier id="id">raw</dc:identifier>'
         "<dc:title>Raw Book</dc:title><dc:language>en</dc:language></metadata>"
         f'<manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" '
         f'properties="nav"/>{items}</manifest><spine>{spine}</spine></package>'

@@ -1,4 +1,5 @@
-"""ChatView: the conversation list and the chat — streamed Markdown answers, citations, source cards."""
+"""ChatView: the conversation list and the chat — streamed Markdown answers, citations, source
+cards."""
 
 from __future__ import annotations
 
@@ -278,7 +279,8 @@ class Transcript(QScrollArea):
         self._layout.setSpacing(12)
         self.empty_hint = QLabel(
             "<p style='font-size:17px; color:#3a4452'>Ask anything about your library.</p>"
-            "<p style='color:#6b7685'>Answers cite their passages as [1], [2]; click one to read it in place.<br>"
+            "<p style='color:#6b7685'>Answers cite their passages as [1], [2]; "
+            "click one to read it in place.<br>"
             "Enter sends · Shift+Enter adds a line · Esc stops · Ctrl+N starts a new chat</p>"
         )
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)

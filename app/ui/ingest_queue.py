@@ -1,4 +1,5 @@
-"""IngestQueue: one writer at a time on the store — new sources keyword-searchable first, then vectors.
+"""IngestQueue: one writer at a time on the store — new sources keyword-searchable first, then
+vectors.
 
 Dropped files and folders are expanded by ingest.discovery (off the GUI thread), then fed to
 ingest.pipeline in passes. What runs next is decided by ingest.schedule (Qt-free, unit-tested):
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class IngestQueue(QObject):
-    """Runs ingestion passes and removals one after the other; reports what happens to each source."""
+    """Runs ingestion passes and removals one after the other; reports what happens to each
+    source."""
 
     files_discovered = Signal(list)  # resolved paths about to be read
     files_skipped = Signal(list)  # [(path, reason)]

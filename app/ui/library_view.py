@@ -1,4 +1,5 @@
-"""LibraryView: the sources table with live progress, add / pause / cancel / remove, search scope."""
+"""LibraryView: the sources table with live progress, add / pause / cancel / remove, search
+scope."""
 
 from __future__ import annotations
 

@@ -336,7 +336,8 @@ class MainWindow(QMainWindow):
         )
         n = self.source_model.stored_count()
         self.library_label.setText(
-            f"Library: {n} source{'s' if n != 1 else ''} · {self.source_model.total_chunks():,} passages · "
+            f"Library: {n} source{'s' if n != 1 else ''} · "
+            f"{self.source_model.total_chunks():,} passages · "
             f"{human_size(self.source_model.total_size()) or '0 B'}"
         )
         self.library_view.update_actions()
@@ -368,7 +369,10 @@ class MainWindow(QMainWindow):
                 else "Add sources to your library to ask questions."
             )
         elif len(chosen) == len(rows):
-            text = f"Searching all {len(rows)} source{'s' if len(rows) != 1 else ''} — <a href='library'>choose</a>"
+            text = (
+                f"Searching all {len(rows)} source{'s' if len(rows) != 1 else ''} — "
+                "<a href='library'>choose</a>"
+            )
         else:
             text = f"Searching {len(chosen)} of {len(rows)} sources — <a href='library'>choose</a>"
         self.chat_view.set_scope(text)
@@ -537,8 +541,8 @@ class MainWindow(QMainWindow):
         box.setText(message)
         box.setInformativeText(
             "What to try: choose another GGUF file in Settings ▸ Model (or clear it to use the "
-            "bundled default); lower the GPU layers or the context length in Settings ▸ GPU offload "
-            "if memory ran out; check that the file downloaded completely."
+            "bundled default); lower the GPU layers or the context length in Settings ▸ "
+            "GPU offload if memory ran out; check that the file downloaded completely."
         )
         box.setStandardButtons(QMessageBox.StandardButton.Ok)
         box.setObjectName("modelErrorBox")
@@ -564,14 +568,14 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(notice), 10000)
         tip = notice or ""
         if not self.settings.model.path:
-            tip = (
-                (tip + "\n" if tip else "")
-                + "No model chosen: using the bundled default. Choose a bigger GGUF in Settings ▸ Model."
+            tip = (tip + "\n" if tip else "") + (
+                "No model chosen: using the bundled default. "
+                "Choose a bigger GGUF in Settings ▸ Model."
             )
         self.model_label.setToolTip(tip)
         self.welcome.set_model_note(
-            "No model chosen yet, so Librarian uses its small bundled model, SmolLM2-135M-Instruct. "
-            "A bigger GGUF model (Settings ▸ Model) gives better answers."
+            "No model chosen yet, so Librarian uses its small bundled model, "
+            "SmolLM2-135M-Instruct. A bigger GGUF model (Settings ▸ Model) gives better answers."
             if not self.settings.model.path
             else f"Answering with {name}."
         )

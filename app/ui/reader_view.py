@@ -1,4 +1,5 @@
-"""ReaderView: a ZIM article or an EPUB chapter rendered from the archive, at a passage, highlighted.
+"""ReaderView: a ZIM article or an EPUB chapter rendered from the archive, at a passage,
+highlighted.
 
 QTextBrowser renders the archive's own HTML: no script runs, nothing is fetched from the
 network — images and links are resolved against the archive through `loadResource`.

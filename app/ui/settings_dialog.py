@@ -88,7 +88,8 @@ class ModelPage(SettingsPage):
         layout.addWidget(
             _note(
                 "The GGUF model that writes the answers. Leave the file empty to use the bundled "
-                "default, SmolLM2-135M-Instruct: small and quick, but a bigger model answers better."
+                "default, SmolLM2-135M-Instruct: small and quick, but a bigger model answers "
+                "better."
             )
         )
         row = QHBoxLayout()
@@ -445,7 +446,8 @@ class OffloadPage(SettingsPage):
         est = self._estimate()
         layers = self.gpu_layers()
         lines = [
-            f"<b>{self.info.name}</b>: {self.info.block_count} layers, weights {gib(self.info.weight_bytes)}, "
+            f"<b>{self.info.name}</b>: {self.info.block_count} layers, "
+            f"weights {gib(self.info.weight_bytes)}, "
             f"KV cache {gib(est.kv_cache_bytes)} at {self.n_ctx:,} tokens."
         ]
         if self.gpus and self.offload_supported:
@@ -534,7 +536,8 @@ class LibraryPage(SettingsPage):
         layout.addWidget(
             _note(
                 "Where Librarian keeps its index of your books and archives (the files themselves "
-                f"stay where they are). Empty: the default, <code>{paths.home() / 'library'}</code>. "
+                "stay where they are). Empty: the default, "
+                f"<code>{paths.home() / 'library'}</code>. "
                 "All user data moves together with the LIBRARIAN_HOME environment variable."
             )
         )

@@ -1,4 +1,5 @@
-"""SourceListModel: the library's sources as table rows — stored records merged with live progress."""
+"""SourceListModel: the library's sources as table rows — stored records merged with live
+progress."""
 
 from __future__ import annotations
 

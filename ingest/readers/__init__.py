@@ -1,4 +1,5 @@
-"""Readers of source files: each yields a source's documents in a stable order with their locators."""
+"""Readers of source files: each yields a source's documents in a stable order with their
+locators."""
 
 from __future__ import annotations
 

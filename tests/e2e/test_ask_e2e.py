@@ -1,4 +1,5 @@
-"""Grounded answers on the real path: a built library, real MiniLM, real SmolLM2, `librarian ask`."""
+"""Grounded answers on the real path: a built library, real MiniLM, real SmolLM2,
+`librarian ask`."""
 
 from __future__ import annotations
 

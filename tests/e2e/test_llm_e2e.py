@@ -1,4 +1,5 @@
-"""The real model runtime with the bundled SmolLM2: load, count, template, stream, cancel, errors."""
+"""The real model runtime with the bundled SmolLM2: load, count, template, stream, cancel,
+errors."""
 
 from __future__ import annotations
 

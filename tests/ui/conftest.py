@@ -1,4 +1,5 @@
-"""Fixtures of the desktop-app tests: a window on fakes, a built library, real drops, no stray threads."""
+"""Fixtures of the desktop-app tests: a window on fakes, a built library, real drops, no stray
+threads."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def library_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A library store with the sample ZIM and EPUB, ingested once (HashingEmbedder) and copied per test."""
+    """A library store with the sample ZIM and EPUB, ingested once (HashingEmbedder) and copied
+    per test."""
     from ingest.embedding import HashingEmbedder
     from ingest.pipeline import ingest_paths
 

@@ -1,4 +1,5 @@
-"""Source cards show a passage's text as the reader wrote it: quotes and apostrophes, no entities."""
+"""Source cards show a passage's text as the reader wrote it: quotes and apostrophes, no
+entities."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def test_a_card_shows_quotes_and_apostrophes_literally(qtbot) -> None:  # type: 
         title="Leaf",
         section="",
         source_title='Wikipedia "Vital" Articles',
-        text='Leaves are collectively called foliage, as in "autumn foliage"; an organism\'s <cells>.',
+        text=(
+            'Leaves are collectively called foliage, as in "autumn foliage"; '
+            "an organism's <cells>."
+        ),
         cited=True,
     )
     card = SourceCard(ref)

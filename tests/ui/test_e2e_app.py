@@ -1,4 +1,5 @@
-"""The real path through the window: real embedder, bundled SmolLM2, a built ZIM — ask, cite, read."""
+"""The real path through the window: real embedder, bundled SmolLM2, a built ZIM — ask, cite,
+read."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The desktop app as a user meets it: drop sources, ask, follow a citation, stop, settings, errors."""
+"""The desktop app as a user meets it: drop sources, ask, follow a citation, stop, settings,
+errors."""
 
 from __future__ import annotations
 
@@ -289,7 +290,8 @@ def test_the_event_loop_never_stalls_during_ingest_and_generation(
 
 
 class LagMeter:
-    """A 10 ms timer; the worst gap between two ticks beyond the interval is the event loop's lag."""
+    """A 10 ms timer; the worst gap between two ticks beyond the interval is the event loop's
+    lag."""
 
     def __init__(self) -> None:
         self.timer = QTimer()

@@ -1,4 +1,5 @@
-"""The reader renders an article from the archive: its images, its links to other articles, no network."""
+"""The reader renders an article from the archive: its images, its links to other articles, no
+network."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def test_chapters_in_spine_order_with_toc_titles(tmp_path: Path) -> None:
 def test_epub2_titles_come_from_the_ncx(tmp_path: Path) -> None:
     chapters = [
         Chapter("Opening", "<p>Untitled text, titled only by the table of contents.</p>"),
-        Chapter("Ignored", "<h2>Heading Title</h2><p>Text of a chapter missing from the TOC.</p>", in_toc=False),
+        Chapter("Ignored", "<h2>Heading Title</h2><p>Text of a chapter missing from the TOC.</p>",
+                in_toc=False),
     ]  # fmt: skip
     path = make_epub(tmp_path / "old.epub", chapters, epub3_nav=False)
     with open_source(path) as reader:

@@ -10,10 +10,12 @@ WIKIPEDIA = """<!DOCTYPE html><html><head><title>Paris</title><style>p{}</style>
 <h1>Paris</h1>
 <div class="hatnote">For other uses, see Paris (disambiguation).</div>
 <table class="infobox"><tr><th>Population</th><td>2,102,650</td></tr></table>
-<p>Paris is the <b>capital</b> of France.<sup class="mw-ref reference" id="cite_ref-1"><a href="#cite_note-1">[1]</a></sup>
+<p>Paris is the <b>capital</b> of France.<sup class="mw-ref reference" id="cite_ref-1">\
+<a href="#cite_note-1">[1]</a></sup>
 It lies on the Seine.</p>
 <div id="toc" class="toc"><ul><li>History</li><li>Geography</li></ul></div>
-<details open><summary><h2 id="History">History<span class="mw-editsection">[edit]</span></h2></summary>
+<details open><summary><h2 id="History">History<span class="mw-editsection">[edit]</span></h2>\
+</summary>
 <p>The Parisii founded   the city.</p>
 <figure><img src="x.png"/><figcaption>A map caption</figcaption></figure>
 <ul><li>a list item</li></ul>

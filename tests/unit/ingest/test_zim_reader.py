@@ -14,7 +14,8 @@ from ingest.readers.zim import ZimReader
 from tests.builders import Article, article_html, make_zim
 
 STUB = (
-    '<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;URL=\'Paris#History\'">'
+    '<html><head><meta charset="utf-8">'
+    '<meta http-equiv="refresh" content="0;URL=\'Paris#History\'">'
     "</head><body></body></html>"
 )
 LINK_STUB = '<html><body><a href="Paris#Geography">Paris</a></body></html>'
@@ -23,7 +24,8 @@ LINK_STUB = '<html><body><a href="Paris#Geography">Paris</a></body></html>'
 def articles(count: int) -> list[Article]:
     return [
         Article(f"Article_{i:03d}", f"Article {i:03d}", article_html(
-            f"Article {i:03d}", [f"Article number {i} says something distinctive about item {i}."] * 3
+            f"Article {i:03d}",
+            [f"Article number {i} says something distinctive about item {i}."] * 3
         ))
         for i in range(count)
     ]  # fmt: skip

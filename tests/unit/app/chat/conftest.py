@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ def hit(
     ordinal: int | None = None,
     source_title: str = "Test Wiki",
 ) -> FakeHit:
-    ordinal = ordinal if ordinal is not None else abs(hash(title)) % 10_000
+    ordinal = ordinal if ordinal is not None else zlib.crc32(title.encode()) % 10_000
     loc = Locator(source, title.replace(" ", "_"), title, section, ordinal, chunk, 0, len(text))
     return FakeHit(f"{source}:{ordinal}:{chunk}", text, 1.0, loc, source_title)
 
@@ -70,13 +71,15 @@ CORPUS = [
     ),
     hit(
         "Lighthouse of Alexandria",
-        "It stood over one hundred metres tall and was one of the Seven Wonders of the Ancient World.",
+        "It stood over one hundred metres tall and was one of the Seven Wonders "
+        "of the Ancient World.",
         ordinal=1,
         chunk=1,
     ),
     hit(
         "Honey bee",
-        "The honey bee is a eusocial flying insect known for building wax combs and producing honey.",
+        "The honey bee is a eusocial flying insect known for building wax combs "
+        "and producing honey.",
         ordinal=2,
     ),
     hit(
