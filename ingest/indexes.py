@@ -343,6 +343,66 @@ def compact_small_fragments(
     yield IndexWork("compacting", total, total, "rows")
 
 
+REWRITE_BATCH_ROWS = 8_192  # rows read, cast and written at a time by rewrite_list_items
+
+
+def list_item_type(table: Path, column: str) -> Any:
+    """The item type of list column `column` (e.g. float32 for a float32 vector column)."""
+    return open_table(table).schema.field(column).type.value_type
+
+
+def rewrite_list_items(
+    table: Path,
+    column: str,
+    item_type: Any,
+    *,
+    what: str,
+    unit: str,
+    cancel: threading.Event | None = None,
+) -> Iterator[IndexWork]:
+    """Rewrite the whole table with list column `column`'s items cast to `item_type` (float32
+    vectors to float16: half their bytes), streaming, with progress by rows and a chance to stop
+    between batches. One commit at the end replaces the table's rows and drops its indexes (they
+    are rebuilt by the next maintenance); until then, and if stopped, the table is as it was.
+    Readers mid-query keep the version they opened."""
+    import pyarrow as pa
+    from lance.dataset import LanceDataset
+    from lance.fragment import write_fragments
+
+    ds = open_table(table)
+    field = ds.schema.field(column)
+    if field.type.value_type == item_type:
+        return
+    new_type = pa.list_(item_type, field.type.list_size)
+    schema = ds.schema.set(ds.schema.get_field_index(column), pa.field(column, new_type))
+    total = int(ds.count_rows())
+
+    def rewrite(step: Step) -> None:
+        def batches() -> Iterator[Any]:
+            done = 0
+            for batch in ds.to_batches(batch_size=REWRITE_BATCH_ROWS):  # deleted rows left out
+                step.check()
+                i = batch.schema.get_field_index(column)
+                yield batch.set_column(i, column, batch.column(i).cast(new_type))
+                done += batch.num_rows
+                step.updates.put(done)
+
+        reader = pa.RecordBatchReader.from_batches(schema, batches())
+        transaction = write_fragments(
+            reader,
+            str(table),
+            schema=schema,
+            mode="overwrite",
+            return_transaction=True,
+            max_rows_per_file=FRAGMENT_TARGET_ROWS * 16,
+            data_storage_version=ds.data_storage_version,
+        )
+        step.check()
+        LanceDataset.commit(str(table), transaction, read_version=ds.version)
+
+    yield from run_step(rewrite, what, total, unit, cancel)
+
+
 def drop_dead_segments(table: Path) -> int:
     """Drop the index segments that cover no fragment any more (a removed source's rows were
     theirs alone): Lance keeps them, and their files, until told. Returns how many went."""
@@ -489,6 +549,52 @@ def train_centroids(
     rows = int(ds.count_rows())
     x = _sample(ds, column, int(min(rows, partitions * KMEANS_SAMPLE_PER_PARTITION)))
     return _kmeans(x, min(partitions, len(x)), np.random.default_rng(seed), step)
+
+
+# Rows whose partition is computed at a time (numpy, as in training): ~6 MB of float32 at 384-d.
+ASSIGN_BATCH_ROWS = 4_096
+
+
+def assign_partitions(ds: Any, column: str, centroids: Any, target: Path, step: Step) -> Path:
+    """Every row's nearest IVF centroid, written as the (row_id, partition) dataset that Lance's
+    index build takes instead of computing it (`precomputed_partition_dataset`).
+
+    Lance computes each vector's distance to every centroid in the column's own type; with
+    float16 vectors that arithmetic is emulated, and assigning 10 M vectors to 1,024 centroids
+    took 40 minutes of a 67-minute build here. numpy's float32 products take seconds
+    (300,000 vectors, 512 partitions: 1.5 s, then Lance's build 6.9 s, against 68 s for
+    Lance alone on float16 and 16 s on float32)."""
+    import lance
+    import numpy as np
+    import pyarrow as pa
+
+    schema = pa.schema([("row_id", pa.uint64()), ("partition", pa.uint32())])
+    units = np.asarray(centroids, np.float32)
+
+    def batches() -> Iterator[Any]:
+        done = 0
+        for batch in ds.to_batches(
+            columns=[column], with_row_id=True, batch_size=ASSIGN_BATCH_ROWS
+        ):
+            step.check()
+            values = batch.column(column)
+            dim = values.type.list_size
+            x = np.asarray(values.values.to_numpy(zero_copy_only=False), np.float32)
+            x = x.reshape(-1, dim)
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            part = _nearest(x, units).astype(np.uint32)
+            yield pa.record_batch([batch.column("_rowid"), pa.array(part, pa.uint32())], schema)
+            done += batch.num_rows
+            step.updates.put(done)
+
+    shutil.rmtree(target, ignore_errors=True)
+    lance.write_dataset(
+        pa.RecordBatchReader.from_batches(schema, batches()),
+        str(target),
+        schema=schema,
+        max_rows_per_file=2**31 - 1,  # Lance reads it as one file
+    )
+    return target
 
 
 def run_step(

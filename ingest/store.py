@@ -15,7 +15,8 @@ Schema (one LanceDB table each):
   no chunks, kept so the user sees what went wrong).
 - `chunks`: chunk_id ("{source_id}:{ordinal}:{chunk_index}"), source_id, doc_id, title, section,
   ordinal, chunk_index, start, end, text. Native full-text (BM25) index on `text`.
-- `vectors`: chunk_id, source_id, ordinal, vector (float32, unit length).
+- `vectors`: chunk_id, source_id, ordinal, vector (float16, unit length; libraries from before
+  VECTOR_ITEM_TYPE hold float32 until `librarian compact` halves them).
 
 Vectors live in a table of their own so that stage 2 *appends* rows instead of updating the
 chunks table: a Lance update rewrites every fragment it touches, so filling a vector column in
@@ -35,6 +36,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -82,6 +84,11 @@ VECTOR_INDEX_THRESHOLD = 50_000
 # 10 M 1.00 with 40 (p50 34 ms with the index in memory and the raw vectors not) or 100 (40 ms);
 # at 100 k an eighth of the partitions gave 0.995, a sixteenth 0.957. A library whose index
 # predates this keeps its IVF_PQ settings until maintenance rebuilds it as IVF_RQ.
+# Stored vectors are float16: half of float32's 1,536 bytes per 384-d passage. Rounding moves a
+# unit vector's cosine to another by ~1e-4, far below the gaps between neighbours (real MiniLM
+# neighbours sit 0.01-0.1 apart); at 10 M passages the vector file then fits in the memory a
+# float32 one overflowed (15 GB -> 7.7 GB), which is what random re-rank reads needed.
+VECTOR_ITEM_TYPE = pa.float16()
 VECTOR_INDEX_KIND = "IVF_RQ"
 VECTOR_RQ_BITS = 4
 VECTOR_REFINE_ROWS = {"IVF_RQ": 40, "IVF_PQ": 800}
@@ -120,6 +127,9 @@ CHUNK_COLUMNS = [
 ]
 
 
+_READ_COLUMNS = [c for c in CHUNK_COLUMNS if c != "source_id"]  # see LibraryStore._chunk_rows
+
+
 def chunks_schema() -> pa.Schema:
     return pa.schema(
         [
@@ -143,7 +153,7 @@ def vectors_schema(dim: int) -> pa.Schema:
             ("chunk_id", pa.string()),
             ("source_id", pa.string()),
             ("ordinal", pa.int64()),
-            ("vector", pa.list_(pa.float32(), dim)),
+            ("vector", pa.list_(VECTOR_ITEM_TYPE, dim)),
         ]
     )
 
@@ -221,6 +231,11 @@ class Hit:
     source_title: str
     source_kind: str
     source_path: str
+
+
+def source_of(chunk_id: str) -> str:
+    """The source id a chunk id starts with ("{source_id}:{ordinal}:{chunk_index}")."""
+    return chunk_id.partition(":")[0]
 
 
 def source_id_for(identity: str) -> str:
@@ -550,9 +565,22 @@ class LibraryStore:
         self._checkout_latest()
 
     def reclaim(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
-        """Give the disk back all that removed sources and old versions still hold: compaction
-        of fragments with deleted rows, indexes brought up to date, old versions' files deleted
-        at once (`librarian compact`). Needs the writer lock."""
+        """Give the disk back all that removed sources and old versions still hold: float32
+        vectors rewritten as float16 (libraries from before VECTOR_ITEM_TYPE), compaction of
+        fragments with deleted rows, indexes brought up to date, old versions' files deleted at
+        once (`librarian compact`). Needs the writer lock."""
+        self._require_writer()
+        if self._vector_table() is not None and self._vector_item_type() != VECTOR_ITEM_TYPE:
+            self.mark_maintenance_due()  # a stop after the rewrite leaves the indexes to build
+            yield from ix.rewrite_list_items(
+                self._table_path("vectors"),
+                "vector",
+                VECTOR_ITEM_TYPE,
+                what="halving vectors",
+                unit="vectors",
+                cancel=cancel,
+            )
+            self._vectors = None  # reopened with the new schema
         yield from self.maintenance(cancel, cleanup_after=timedelta(0))
 
     def disk_bytes(self) -> int:
@@ -613,16 +641,26 @@ class LibraryStore:
                 raise StoreError("Vectors can only be written with an embedder.")
             self._set_meta(embedder=self.embedder.name, embedder_dim=str(self.embedder.dim))
         table = self._vector_table(create_dim=dim)
+        item = self._vector_item_type()
         table.add(
             pa.table(
                 {
                     "chunk_id": pa.array(list(chunk_ids), pa.string()),
                     "source_id": pa.array([source_id] * len(chunk_ids), pa.string()),
                     "ordinal": pa.array(list(ordinals), pa.int64()),
-                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
+                    "vector": pa.FixedSizeListArray.from_arrays(
+                        pa.array(vectors.astype(item.to_pandas_dtype()).ravel(), item), dim
+                    ),
                 }
             )
         )
+
+    def _vector_item_type(self) -> pa.DataType:
+        """What the vector table stores a vector's numbers as (float16; float32 in libraries
+        written before VECTOR_ITEM_TYPE, until `reclaim` halves them). Read afresh: another
+        process may have halved them since."""
+        table = self._vector_table()
+        return VECTOR_ITEM_TYPE if table is None else table.schema.field("vector").type.value_type
 
     def chunk_count(self, source_id: str | None = None) -> int:
         if source_id is None:
@@ -786,9 +824,16 @@ class LibraryStore:
             partitions = vector_partitions(rows)
             log.info("building the vector index over %d vectors (%d partitions)", rows, partitions)
 
-            def build(step: ix.Step) -> None:
-                centroids = ix.train_centroids(ds, "vector", partitions, step)
+            trained: dict[str, Any] = {}
+            assigned = self.path / "cache" / "vector-partitions.lance"
+
+            def assign(step: ix.Step) -> None:
+                trained["centroids"] = ix.train_centroids(ds, "vector", partitions, step)
                 step.check()
+                ix.assign_partitions(ds, "vector", trained["centroids"], assigned, step)
+
+            def build(step: ix.Step) -> None:
+                centroids = trained["centroids"]
                 ds.create_index(
                     "vector",
                     VECTOR_INDEX_KIND,
@@ -796,12 +841,17 @@ class LibraryStore:
                     metric="cosine",
                     num_partitions=len(centroids),
                     ivf_centroids=centroids,
+                    precomputed_partition_dataset=str(assigned),
                     num_bits=VECTOR_RQ_BITS,
                     replace=True,
                     progress_callback=step.callback,
                 )
 
-            yield from ix.run_step(build, "vector index", rows, "vectors", cancel)
+            try:
+                yield from ix.run_step(assign, "vector index (partitions)", rows, "vectors", cancel)
+                yield from ix.run_step(build, "vector index", rows, "vectors", cancel)
+            finally:
+                shutil.rmtree(assigned, ignore_errors=True)
             self._set_meta(
                 vector_index_rows=str(rows),
                 vector_index_partitions=str(partitions),
@@ -963,10 +1013,12 @@ class LibraryStore:
             q = self._chunks.search(query, query_type="fts").fast_search()  # type: ignore[attr-defined]
             if where:
                 q = q.where(where, prefilter=True)
-            rows = q.select([*CHUNK_COLUMNS, "_score"]).limit(limit + TIE_MARGIN).to_list()
+            rows = q.select([*_READ_COLUMNS, "_score"]).limit(limit + TIE_MARGIN).to_list()
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
+        for r in rows:
+            r["source_id"] = source_of(r["chunk_id"])
         rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))
         return rows[:limit]
 
@@ -994,13 +1046,16 @@ class LibraryStore:
             q = q.fast_search()
         if where:
             q = q.where(where, prefilter=True)
-        return list(
+        hits = (
             q.nprobes(self._nprobes())
             .refine_factor(max(1, math.ceil(self._refine_rows() / max(1, limit))))
-            .select(["chunk_id", "source_id", "_distance"])
+            .select(["chunk_id", "_distance"])  # source_id from the id: see _chunk_rows
             .limit(limit)
             .to_list()
         )
+        for h in hits:
+            h["source_id"] = source_of(h["chunk_id"])
+        return hits
 
     def _refine_rows(self) -> int:
         return VECTOR_REFINE_ROWS.get(self._vector_index_kind(), max(VECTOR_REFINE_ROWS.values()))
@@ -1024,15 +1079,21 @@ class LibraryStore:
         return self._unindexed_cache[1]
 
     def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of these chunks. Their source_id comes from the chunk id, not the column:
+        reading a few scattered rows of that column (dictionary-encoded) cost ~5 ms here and
+        ~20 ms in the vector table at 10 M rows (bench/scale.py), a fifth of a hybrid search."""
         if not chunk_ids:
             return []
-        return (
+        rows = (
             self._chunks.search()
             .where(f"chunk_id IN {_in_list(chunk_ids)}")
-            .select(CHUNK_COLUMNS)
+            .select(_READ_COLUMNS)
             .limit(None)
             .to_list()
         )
+        for r in rows:
+            r["source_id"] = source_of(r["chunk_id"])
+        return rows
 
     @staticmethod
     def _hit(row: dict[str, Any], score: float, sources: dict[str, SourceRecord]) -> Hit:

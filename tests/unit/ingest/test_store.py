@@ -1,4 +1,5 @@
-"""LibraryStore: visibility by stage, search modes, removal, embedder checks, locking, ANN recall."""
+"""LibraryStore: visibility by stage, search modes, removal, embedder checks, locking, ANN
+recall, float16 vectors."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def test_chunk_vectors_are_the_stored_ones(store: LibraryStore) -> None:
     got = store.chunk_vectors(["bees:0:0", "missing:0:0"])
     assert list(got) == ["bees:0:0"]
     expected = HashingEmbedder().embed([FACTS["bee"][0][2]])[0]
-    assert np.allclose(got["bees:0:0"], expected)
+    assert np.allclose(got["bees:0:0"], expected, atol=1e-3)  # stored as float16
+    assert store._vector_table().schema.field("vector").type.value_type == pa.float16()
 
 
 def test_document_chunks_come_in_order(store: LibraryStore) -> None:
@@ -225,6 +227,7 @@ def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
         s.maintain()
     assert [str(idx.index_type) for idx in s._vector_table().list_indices()
             if idx.name == "vector_idx"] == ["IvfRq"]  # fmt: skip
+    assert not (s.path / "cache" / "vector-partitions.lance").exists()  # assignments: gone
     assert s.meta()["vector_index_kind"] == "IVF_RQ"
     recalls = []
     for q in queries:
@@ -233,6 +236,40 @@ def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
         got = {int(h.chunk_id.split(":")[1]) for h in s.search("q", k=10, mode="vector")}
         recalls.append(len(got & exact) / 10)
     assert float(np.mean(recalls)) >= 0.95
+
+
+def test_a_vector_index_build_stopped_while_assigning_partitions_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import indexes as ix
+
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    monkeypatch.setattr(ix, "ASSIGN_BATCH_ROWS", 200)
+    dim, n = 16, 3_000
+    vecs = np.random.default_rng(2).normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    s = LibraryStore(tmp_path / "lib", HashingEmbedder(dim=dim, name="h"))
+    rows = _rows("v", [("T", "", f"passage {i}") for i in range(n)])
+    with s.writing():
+        s.add_source(
+            SourceRecord(source_id="v", path="/v.zim", kind="zim", title="V",
+                         identity="zim:v", stage="reading")
+        )  # fmt: skip
+        s.add_chunks(rows)
+        s.add_vectors("v", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
+        stop = threading.Event()
+        seen = []
+        with pytest.raises(ix.IndexCancelled):
+            for work in s.maintenance(stop):
+                seen.append(work)
+                if work.what == "vector index (partitions)" and work.done:
+                    stop.set()
+    assert not ix.has_index(ix.open_table(s._table_path("vectors")), ix.VECTOR_INDEX)
+    assert not (s.path / "cache" / "vector-partitions.lance").exists()
+    assert any(w.what == "vector index (partitions)" and w.total == n for w in seen)
+    with s.writing():
+        s.maintain()  # the next maintenance builds it
+    assert ix.has_index(ix.open_table(s._table_path("vectors")), ix.VECTOR_INDEX)
 
 
 def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenance(
@@ -270,6 +307,85 @@ def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenan
     kinds = [str(i.index_type) for i in s._vector_table().list_indices() if i.name == "vector_idx"]
     assert kinds == ["IvfRq"]
     assert s._refine_rows() == store_module.VECTOR_REFINE_ROWS["IVF_RQ"]
+
+
+def test_float32_vectors_of_an_older_library_are_halved_by_compact_and_a_stop_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library written with float32 vectors searches as before; `reclaim` (librarian compact)
+    rewrites them as float16 with progress, rebuilds the indexes and finds the same passages.
+    Stopped mid-rewrite, the library is untouched: float32, every vector, its index."""
+    from ingest import indexes as ix
+
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    monkeypatch.setattr(ix, "REWRITE_BATCH_ROWS", 500)
+    dim, n = 32, 3_000
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    near = [17, *range(100, 1000, 100)]  # a clear top 10 around the query: ANN finds it
+    vecs[near] = vecs[17] + 0.25 * rng.normal(size=(len(near), dim))
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+
+    class Fixed(HashingEmbedder):
+        query = vecs[17]
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            return np.asarray([self.query], dtype=np.float32)
+
+    with monkeypatch.context() as old_version:
+        old_version.setattr(store_module, "VECTOR_ITEM_TYPE", pa.float32())
+        s = LibraryStore(tmp_path / "old", Fixed(dim=dim, name="h"))
+        rows = _rows("old", [("T", "", f"passage {i}") for i in range(n)])
+        with s.writing():
+            s.add_source(
+                SourceRecord(source_id="old", path="/o.zim", kind="zim", title="Old",
+                             identity="zim:old", stage="reading")
+            )  # fmt: skip
+            s.add_chunks(rows)
+            s.add_vectors("old", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
+            s.update_source("old", stage="ready", chunks=n)
+            s.maintain()
+
+    def item_type() -> pa.DataType:
+        return s._vector_table().schema.field("vector").type.value_type
+
+    def vector_file_bytes() -> int:
+        return sum(f.stat().st_size for f in (s._table_path("vectors") / "data").iterdir())
+
+    exact = {f"old:{i}:0" for i in np.argsort(-(vecs @ vecs[17]))[:10]}
+
+    def recall() -> float:
+        found = [h.chunk_id for h in s.search("q", k=10, mode="vector")]
+        assert found[0] == "old:17:0"
+        return len(exact & set(found)) / 10
+
+    before = recall()
+    assert before >= 0.9 and item_type() == pa.float32()
+    stop = threading.Event()
+    seen = []
+    with pytest.raises(ix.IndexCancelled), s.writing():
+        for work in s.reclaim(stop):
+            seen.append(work)
+            if work.what == "halving vectors" and work.done:
+                stop.set()
+    assert item_type() == pa.float32() and s.vector_count() == n
+    assert recall() == before
+    assert ix.has_index(ix.open_table(s._table_path("vectors")), ix.VECTOR_INDEX)
+
+    float32_bytes = vector_file_bytes()
+    with s.writing():
+        works = list(s.reclaim())
+    assert {"halving vectors", "vector index"} <= {w.what for w in works}
+    assert item_type() == pa.float16() and s.vector_count() == n
+    assert vector_file_bytes() < 0.6 * float32_bytes
+    got = s.chunk_vectors(["old:3:0", "old:2999:0"])
+    assert np.allclose(got["old:3:0"], vecs[3], atol=1e-3)
+    assert np.allclose(got["old:2999:0"], vecs[2999], atol=1e-3)
+    assert recall() >= 0.9
+    assert ix.has_index(ix.open_table(s._table_path("vectors")), ix.VECTOR_INDEX)
+    with s.writing():  # new vectors are written as the table now holds them
+        s.add_vectors("old", ["old:3000:0"], [3000], vecs[:1])
+    assert s.vector_count() == n + 1
 
 
 def test_a_library_from_before_the_damaged_columns_opens_reads_and_updates(tmp_path: Path) -> None:
