@@ -43,6 +43,13 @@ _SHARD_NAME = re.compile(
 )
 
 
+# "….Q4_K_M", "-q8_0", "_IQ3_XXS", "-f16", "-bf16" at the end of a file's stem
+_QUANT_SUFFIX = re.compile(
+    r"[.\-_](?:i?q\d(?:_[a-z0-9]+)*|f16|f32|bf16|fp16|mxfp4)$", re.IGNORECASE
+)
+_GENERIC_STEMS = {"model", "ggml-model", "gguf", "weights", "consolidated"}
+
+
 class SkippedArray(NamedTuple):
     """A long metadata array (the vocabulary, merges) whose elements were not read."""
 
@@ -94,6 +101,17 @@ class GgufInfo:
     @property
     def has_chat_template(self) -> bool:
         return bool(self.chat_template)
+
+    @property
+    def display_name(self) -> str:
+        """The model as a person names it: its file name without the quantization
+        ("SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct"), which publishers write
+        for people, where `general.name` is often a training run's ("Smollm2 135M 8k Lc100K
+        Mix1 Ep2"); `name` when the file name says nothing ("model.gguf")."""
+        stem = _QUANT_SUFFIX.sub("", _display_stem(self.path))
+        if len(stem) < 3 or stem.lower() in _GENERIC_STEMS:
+            return self.name
+        return stem
 
     @property
     def weight_bytes(self) -> int:

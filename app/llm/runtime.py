@@ -86,7 +86,7 @@ class LlamaChatModel:
         self._llm = llm
         self.info = info
         self.stats = stats
-        self.name = info.name
+        self.name = info.display_name
         self.path = info.path
         self.context_length = int(llm.n_ctx())
         # Shown by the UI and the CLI: the default model was used, or the GPU was given up.

@@ -93,3 +93,25 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 def test_shard_names() -> None:
     assert shard_index(Path("Qwen-72B-Q4_K_M-00002-of-00003.gguf")) == (2, 3)
     assert shard_index(Path("model.gguf")) is None
+
+
+@pytest.mark.parametrize(
+    ("file_name", "shown"),
+    [
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
+        ("Qwen3-30B-A3B-Q4_K_M.gguf", "Qwen3-30B-A3B"),
+        ("gpt-oss-20b-mxfp4.gguf", "gpt-oss-20b"),
+        ("Meta-Llama-3.1-8B-Instruct-IQ3_XXS.gguf", "Meta-Llama-3.1-8B-Instruct"),
+        ("big-model.Q4_0-00001-of-00002.gguf", "big-model"),
+        ("model.gguf", "Smollm2 135M 8k Lc100K Mix1 Ep2"),  # a generic file name: the header's
+    ],
+)
+def test_a_model_is_shown_by_the_name_its_file_gives(
+    tmp_path: Path, file_name: str, shown: str
+) -> None:
+    from .conftest import write_gguf
+
+    path = write_gguf(tmp_path / file_name, name="Smollm2 135M 8k Lc100K Mix1 Ep2")
+    info = read_gguf_info(path)
+    assert info.display_name == shown
+    assert info.name == "Smollm2 135M 8k Lc100K Mix1 Ep2"  # the header's, as `librarian models`
