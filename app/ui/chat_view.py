@@ -86,11 +86,14 @@ def extract_html(quotes: Sequence[tuple[str, int, str]]) -> str:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    text = " ".join(text.split())
+    """The start of a passage for its card: paragraphs kept apart (an article's short
+    description or an infobox caption stays on its own line), cut at a word."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    text = "\n".join(p for p in paragraphs if p)
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
+    return cut.rstrip() + " …"
 
 
 class ComposerEdit(QPlainTextEdit):

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
+    QWidget,
 )
 
 from app import __version__
@@ -155,12 +156,13 @@ class MainWindow(QMainWindow):
         self.upkeep_label = QLabel()
         self.upkeep_label.setObjectName("upkeepStatus")
         self.upkeep_label.hide()
-        bar.addPermanentWidget(self.upkeep_label)
         self.library_label = QLabel()
         self.library_label.setObjectName("libraryStatus")
-        bar.addPermanentWidget(self.model_label)
-        bar.addPermanentWidget(self.embed_label)
-        bar.addPermanentWidget(self.library_label)
+        # Normal (not permanent) widgets: a message ("Opening Photosynthesis…") takes the whole
+        # bar while it shows, instead of the sliver the labels leave it; they come back after.
+        bar.addWidget(QWidget(), 1)
+        for label in (self.upkeep_label, self.model_label, self.embed_label, self.library_label):
+            bar.addWidget(label)
         self._update_embed_label()
 
         file_menu = self.menuBar().addMenu("&File")
@@ -334,14 +336,19 @@ class MainWindow(QMainWindow):
         self.center.setCurrentWidget(
             self.welcome if empty and self._sources_loaded else self.chat_view
         )
-        n = self.source_model.stored_count()
-        self.library_label.setText(
-            f"Library: {n} source{'s' if n != 1 else ''} · "
-            f"{self.source_model.total_chunks():,} passages · "
-            f"{human_size(self.source_model.total_size()) or '0 B'}"
-        )
+        self._update_library_label()
         self.library_view.update_actions()
         self._update_scope()
+
+    def _update_library_label(self) -> None:
+        model = self.source_model
+        n = model.stored_count()
+        text = (
+            f"Library: {n} source{'s' if n != 1 else ''} · {model.total_chunks():,} passages · "
+            f"{human_size(model.total_size()) or '0 B'}"
+        )
+        embedding = model.embedding_summary()
+        self.library_label.setText(f"{text} · {embedding}" if embedding else text)
 
     def _resume_unfinished_once(self) -> None:
         if getattr(self, "_resumed", False):
@@ -388,6 +395,7 @@ class MainWindow(QMainWindow):
 
     def _on_ingest_progress_changed(self, path: str, progress: Any) -> None:
         self.source_model.set_progress(path, progress)
+        self._update_library_label()  # the embedding's rate and time left stay in view
 
     def _on_ingest_library_progress(self, progress: Any) -> None:
         """Index upkeep after a pass takes minutes on a big library: say so, with progress."""

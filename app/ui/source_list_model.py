@@ -297,6 +297,25 @@ class SourceListModel(QAbstractTableModel):
     def stored_count(self) -> int:
         return sum(1 for r in self._rows if r.source_id and r.stage != "failed")
 
+    def embedding_summary(self) -> str:
+        """The library's meaning-search progress, for the status bar: "62% embedded · 40
+        passages/s · 2 h 10 min left" while vectors are filling in, "" when all are."""
+        live = [r for r in self._rows if r.stage != "failed" and not r.error]
+        total = sum(r.chunks for r in live)
+        done = sum(min(r.embedded, r.chunks) for r in live)
+        if not total or done >= total:
+            return ""
+        running = [r.progress for r in live if r.progress and r.progress.stage == "embedding"]
+        rate = sum(p.rate for p in running if p.rate > 0)
+        text = f"{int(100 * done / total)}% embedded"
+        if rate > 0:
+            text += f" · {rate:,.0f} passages/s"
+            left = human_eta((total - done) / rate)
+            text += f" · {left} left" if left else ""
+        elif any(r.paused for r in live):
+            text += " · paused"
+        return text
+
     # --- Qt model ----------------------------------------------------------------------------
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008

@@ -86,3 +86,18 @@ def test_unsupported_sentences_are_greyed_and_every_citation_form_is_a_link(qtbo
     with qtbot.waitSignal(msg.citation_activated) as opened:
         msg.body.linkActivated.emit("cite:3")
     assert opened.args[0].title == "Chlorophyll"
+
+
+def test_a_cards_excerpt_keeps_a_short_description_on_its_own_line() -> None:
+    from app.ui.chat_view import excerpt
+
+    text = (
+        "Biological process to convert light into chemical energy\n\n"
+        "Photosynthesis is a system of biological processes by which   plants\nconvert light."
+    )
+    assert excerpt(text) == (
+        "Biological process to convert light into chemical energy\n"
+        "Photosynthesis is a system of biological processes by which plants convert light."
+    )
+    long = excerpt("word " * 200, limit=50)
+    assert long.endswith(" …") and len(long) <= 52 and "\n" not in long

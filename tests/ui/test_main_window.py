@@ -446,7 +446,7 @@ def test_one_source_can_wait_while_the_others_are_read(qtbot, make_window, libra
     assert window.library_view.source_pause_button.text() == "Resume this source"
     window.library_view.source_pause_button.click()
     qtbot.waitUntil(
-        lambda: stages()[held.key] == "ready" and not window.ingest.is_busy(),
+        lambda: stages().get(held.key) == "ready" and not window.ingest.is_busy(),
         timeout=INGEST_TIMEOUT,
     )
     assert not window.source_model.row_for(held.key).paused
