@@ -194,6 +194,11 @@ class History:
                 if name in done:
                     continue
                 with self.transaction() as db:
+                    # Asked again under the write lock: another connection (the window opens one
+                    # per worker) may have applied it since.
+                    seen = "SELECT 1 FROM schema_migrations WHERE name = ?"
+                    if db.execute(seen, (name,)).fetchone() is not None:
+                        continue
                     for statement in _statements(sql):
                         db.execute(statement)
                     db.execute(

@@ -63,6 +63,31 @@ def test_all_migrations_applied_once_by_name(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
+def test_connections_opened_at_once_on_a_new_history_all_open(tmp_path: Path) -> None:
+    """The window opens a connection per worker: the first ones race to create the schema."""
+    import threading
+
+    path = tmp_path / "h.sqlite3"
+    start = threading.Barrier(8)
+    errors: list[Exception] = []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            History(path).close()
+        except Exception as exc:  # noqa: BLE001 - collected for the assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with History(path) as history:
+        assert history.applied_migrations() == [name for name, _ in MIGRATIONS]
+
+
 def test_a_database_from_the_first_schema_is_upgraded_keeping_its_chats(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     # A database as the first release wrote it: only 0001 applied.
