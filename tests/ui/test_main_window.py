@@ -211,11 +211,10 @@ def test_the_settings_dialog_refuses_an_invalid_page_and_saves_nothing(qtbot, ma
     dialog.reject()
 
 
-def test_the_offload_page_says_when_there_is_no_gpu(qtbot, make_window):  # type: ignore[no-untyped-def]
-    from app.llm.gpu import list_gpus
+def test_the_offload_page_says_when_there_is_no_gpu(qtbot, make_window, monkeypatch):  # type: ignore[no-untyped-def]
+    from app.llm import gpu
 
-    if list_gpus():
-        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(gpu, "list_gpus", lambda: [])  # whatever this machine has
     window = make_window()
     dialog = window.open_settings("GPU offload")
     page = dialog.offload_page
@@ -225,7 +224,32 @@ def test_the_offload_page_says_when_there_is_no_gpu(qtbot, make_window):  # type
     )
     assert "No GPU was found" in page.gpu_note.text()
     assert "faster" in page.gpu_note.text()
+    assert not page.layers_slider.isEnabled()
     qtbot.waitUntil(lambda: "CPU only" in page.fit_label.text(), timeout=30_000)
+    dialog.reject()
+
+
+@pytest.mark.parametrize("built_with_cuda", [True, False])
+def test_the_offload_page_with_a_gpu_shows_its_memory_and_what_fits(  # type: ignore[no-untyped-def]
+    qtbot, make_window, monkeypatch, built_with_cuda
+):
+    from app.llm import gpu
+
+    card = gpu.GpuInfo(0, "NVIDIA GeForce RTX 4080", 16 * 2**30, 15 * 2**30)
+    monkeypatch.setattr(gpu, "list_gpus", lambda: [card])
+    monkeypatch.setattr(gpu, "gpu_offload_supported", lambda: built_with_cuda)
+    window = make_window()
+    dialog = window.open_settings("GPU offload")
+    page = dialog.offload_page
+    qtbot.waitUntil(lambda: "RTX 4080" in page.gpu_note.text(), timeout=30_000)
+    if built_with_cuda:
+        assert "15.0 GiB free of 16.0 GiB" in page.gpu_note.text()
+        assert page.layers_slider.isEnabled() and page.recommend_button.isEnabled()
+        page.layers_slider.setValue(page.layers_slider.maximum())  # every layer on the GPU
+        qtbot.waitUntil(lambda: "fits" in page.fit_label.text().lower(), timeout=30_000)
+    else:
+        assert "built without GPU support" in page.gpu_note.text()
+        assert not page.layers_slider.isEnabled()
     dialog.reject()
 
 
