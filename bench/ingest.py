@@ -119,7 +119,7 @@ def measure_vector_search(sizes: list[int]) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from ingest import store as store_module
+    from ingest import store_indexes as store_module
     from ingest.embedding import HashingEmbedder
     from ingest.store import LibraryStore, SourceRecord
 

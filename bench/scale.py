@@ -345,9 +345,10 @@ def _assign_vectors(library: str, workdir: str) -> None:
 
 def vector_format() -> str:
     """What a store's vector columns were measured with: the index kind and the stored type."""
-    from ingest import store as store_module
+    from ingest.records import VECTOR_ITEM_TYPE
+    from ingest.store_indexes import VECTOR_INDEX_KIND
 
-    return f"{store_module.VECTOR_INDEX_KIND}/{store_module.VECTOR_ITEM_TYPE}"
+    return f"{VECTOR_INDEX_KIND}/{VECTOR_ITEM_TYPE}"
 
 
 def _child_reindex(library: str) -> None:
@@ -393,7 +394,7 @@ def _write_generated(store: Any, template: str, passages: int, seed: int) -> str
     from wikigen import _SECTION_NAMES, WikiGenerator
 
     from ingest.pipeline import WRITE_BATCH_ROWS
-    from ingest.store import CHUNK_COLUMNS, SourceRecord, chunks_schema, source_id_for
+    from ingest.records import CHUNK_COLUMNS, SourceRecord, chunks_schema, source_id_for
 
     lengths, per_article = _template_shape(template)
     articles = int(math.ceil(passages / per_article))
@@ -915,7 +916,7 @@ def section_extrapolation(res: dict[str, Any]) -> None:
         f"{index_4 / 3600:.1f} h (measured rate x {4 / cores:.0f} cores) = "
         f"{(stage1_4 + index_4) / 3600:.1f} h"
     )
-    from ingest.store import VECTOR_ITEM_TYPE
+    from ingest.records import VECTOR_ITEM_TYPE
 
     vector_bytes = 384 * VECTOR_ITEM_TYPE.bit_width // 8  # as the store keeps them (MiniLM)
     print(

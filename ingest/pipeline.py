@@ -51,14 +51,8 @@ from ingest.file_names import kind_from_name, real_path, shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.log_file import attach_inherited
 from ingest.readers.zim import ReadingOrder, ZimReader
-from ingest.store import (
-    CHUNK_COLUMNS,
-    LibraryStore,
-    SourceRecord,
-    chunks_schema,
-    document_slices,
-    source_id_for,
-)
+from ingest.records import CHUNK_COLUMNS, SourceRecord, chunks_schema, source_id_for
+from ingest.store import LibraryStore, document_slices
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ingest import store as store_module
+from ingest import records, store_indexes
 from ingest.embedding import HashingEmbedder
 from ingest.errors import EmbedderMismatch, StoreError
 from ingest.store import LibraryStore, SourceRecord
@@ -26,7 +26,7 @@ FACTS = {
 
 
 def _rows(source_id: str, items: list[tuple[str, str, str]]) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k in store_module.CHUNK_COLUMNS}
+    cols: dict[str, list] = {k: [] for k in records.CHUNK_COLUMNS}
     for i, (title, section, text) in enumerate(items):
         cols["chunk_id"].append(f"{source_id}:{i}:0")
         cols["source_id"].append(source_id)
@@ -191,7 +191,7 @@ def test_vector_index_is_built_past_the_threshold_and_keeps_recall(
 ) -> None:
     """Past the threshold maintain() builds an IVF_RQ index; its queries keep recall@10 >= 0.95
     with the store's own settings (an eighth of the partitions, a 40-row re-rank)."""
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 5_000)
+    monkeypatch.setattr(store_indexes, "VECTOR_INDEX_THRESHOLD", 5_000)
     dim, n = 384, 12_000
     rng = np.random.default_rng(7)
     centers = rng.normal(size=(60, dim))
@@ -243,7 +243,7 @@ def test_a_vector_index_build_stopped_while_assigning_partitions_leaves_nothing(
 ) -> None:
     from ingest import indexes as ix
 
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    monkeypatch.setattr(store_indexes, "VECTOR_INDEX_THRESHOLD", 1_000)
     monkeypatch.setattr(ix, "ASSIGN_BATCH_ROWS", 200)
     dim, n = 16, 3_000
     vecs = np.random.default_rng(2).normal(size=(n, dim)).astype(np.float32)
@@ -279,7 +279,7 @@ def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenan
     and the next maintenance rebuilds it as IVF_RQ (no new vectors needed)."""
     import lance
 
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    monkeypatch.setattr(store_indexes, "VECTOR_INDEX_THRESHOLD", 1_000)
     dim, n = 32, 3_000
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(n, dim)).astype(np.float32)
@@ -300,13 +300,13 @@ def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenan
         num_sub_vectors=4,
     )  # fmt: skip
     s._set_meta(vector_index_rows=str(n), vector_index_partitions="8")
-    assert s._refine_rows() == store_module.VECTOR_REFINE_ROWS["IVF_PQ"]
+    assert s._refine_rows() == store_indexes.VECTOR_REFINE_ROWS["IVF_PQ"]
     assert s.search("passage", k=5, mode="vector")
     with s.writing():
         s.maintain()
     kinds = [str(i.index_type) for i in s._vector_table().list_indices() if i.name == "vector_idx"]
     assert kinds == ["IvfRq"]
-    assert s._refine_rows() == store_module.VECTOR_REFINE_ROWS["IVF_RQ"]
+    assert s._refine_rows() == store_indexes.VECTOR_REFINE_ROWS["IVF_RQ"]
 
 
 def test_float32_vectors_of_an_older_library_are_halved_by_compact_and_a_stop_keeps_them(
@@ -317,7 +317,7 @@ def test_float32_vectors_of_an_older_library_are_halved_by_compact_and_a_stop_ke
     Stopped mid-rewrite, the library is untouched: float32, every vector, its index."""
     from ingest import indexes as ix
 
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_THRESHOLD", 1_000)
+    monkeypatch.setattr(store_indexes, "VECTOR_INDEX_THRESHOLD", 1_000)
     monkeypatch.setattr(ix, "REWRITE_BATCH_ROWS", 500)
     dim, n = 32, 3_000
     rng = np.random.default_rng(5)
@@ -333,7 +333,7 @@ def test_float32_vectors_of_an_older_library_are_halved_by_compact_and_a_stop_ke
             return np.asarray([self.query], dtype=np.float32)
 
     with monkeypatch.context() as old_version:
-        old_version.setattr(store_module, "VECTOR_ITEM_TYPE", pa.float32())
+        old_version.setattr(records, "VECTOR_ITEM_TYPE", pa.float32())
         s = LibraryStore(tmp_path / "old", Fixed(dim=dim, name="h"))
         rows = _rows("old", [("T", "", f"passage {i}") for i in range(n)])
         with s.writing():
@@ -392,7 +392,7 @@ def test_a_library_from_before_the_damaged_columns_opens_reads_and_updates(tmp_p
     """The sources table gained columns (damaged documents); an older library gets them."""
     import lancedb
 
-    old = pa.schema([f for f in store_module.sources_schema() if not f.name.startswith("damaged")])
+    old = pa.schema([f for f in records.sources_schema() if not f.name.startswith("damaged")])
     db = lancedb.connect(str(tmp_path / "old"))
     row = {f.name: (0 if pa.types.is_integer(f.type) else "") for f in old}
     row.update(source_id="s1", path="/b.epub", kind="epub", title="Book", stage="keyword")

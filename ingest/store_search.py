@@ -1,0 +1,352 @@
+"""Search over the library: keyword (BM25), meaning (vectors) and the hybrid of both, and the
+rows behind the hits — LibraryStore's search half."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ingest import indexes as ix
+from ingest.documents import Locator
+from ingest.errors import StoreError
+from ingest.records import (
+    CHUNK_COLUMNS,
+    READ_COLUMNS,
+    Hit,
+    SourceRecord,
+    in_list,
+    quote,
+    source_of,
+)
+from ingest.store_indexes import VECTOR_REFINE_ROWS
+from ingest.terms import content_words
+
+if TYPE_CHECKING:
+    from ingest.embedding import Embedder
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+
+# Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
+# and the share of the query's content words the passage holds (with its title and section).
+# Weights chosen on bench/answers.py's question sets — hit@1 / hit@5 there: articles 0.96 /
+# 1.00 (BM25 0.74 / 0.96, vectors 0.88 / 0.98, the former rank fusion 0.82 / 0.97); book
+# passages 0.76 / 0.91 (BM25 0.60 / 0.78, vectors 0.55 / 0.65, rank fusion 0.62 / 0.82).
+HYBRID_BM25 = 0.5
+HYBRID_COSINE = 1.5
+HYBRID_COVERAGE = 1.0
+# Each of the keyword and vector searches gives HYBRID_DEPTH * k candidates (at least 40). On
+# the question sets above 2, 3 and 4 gave the same hit@1 / hit@5; 2 reads half the rows.
+HYBRID_DEPTH = 2
+HYBRID_EMBED_MISSING = 8  # candidates without a vector embedded at query time, at most
+TIE_MARGIN = 10  # extra keyword hits fetched so passages tied at the cut are chosen by id
+# Unindexed vectors a query still compares one by one (~1.6 ms per thousand): past this, only
+# the indexed ones are searched until maintenance indexes the rest.
+FLAT_VECTOR_SEARCH_MAX = 100_000
+
+# Hybrid search runs its keyword and vector halves side by side (shared by every store).
+_SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="library-search")
+
+
+class SearchMixin:
+    """LibraryStore's searches (the store's own attributes are declared for the checker)."""
+
+    if TYPE_CHECKING:
+        embedder: Embedder | None
+        _chunks: Any
+        _last_query: tuple[Any, np.ndarray] | None
+        _unindexed_cache: tuple[int, bool] | None
+
+        def sources(self) -> list[SourceRecord]: ...
+        def source(self, source_id: str) -> SourceRecord | None: ...
+        def check_embedder(self, embedder: Embedder) -> None: ...
+        def _vector_table(self, create_dim: int | None = None) -> Any: ...
+        def _vector_index_kind(self) -> str: ...
+        def _nprobes(self) -> int: ...
+
+    def visible_sources(self, only: Sequence[str] | None = None) -> dict[str, SourceRecord]:
+        """Sources search may return: stage 1 complete, and among `only` (ids) when given."""
+        wanted = set(only) if only is not None else None
+        return {
+            r.source_id: r
+            for r in self.sources()
+            if r.visible and (wanted is None or r.source_id in wanted)
+        }
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The k best chunks for `query`.
+
+        hybrid: vector top-N and BM25 top-N fused by reciprocal rank (vectors where they exist,
+        keywords everywhere); vector: cosine similarity; keyword: BM25. `sources` limits the
+        search to those source ids. Sources still in stage 1 are never returned.
+        """
+        if mode not in ("hybrid", "vector", "keyword"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        self._last_query = None  # the query is embedded once per search, afresh each search
+        records = self.sources()
+        wanted = set(sources) if sources is not None else None
+        visible = {
+            r.source_id: r
+            for r in records
+            if r.visible and (wanted is None or r.source_id in wanted)
+        }
+        if not query.strip() or not visible or k <= 0:
+            return []
+        # Only the sources asked for are filtered before ranking (their bitmap index makes that
+        # cheap). A source still being read is invisible: the keyword search never reaches its
+        # rows (`fast_search` skips rows no index covers, and a source is indexed before it
+        # becomes visible); what is left of it elsewhere is filtered out after ranking.
+        where = None if wanted is None else f"source_id IN {in_list(sorted(visible))}"
+        hidden = wanted is None and any(not r.visible and r.stage != "failed" for r in records)
+        fetch = 2 * k if hidden else k
+
+        def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [r for r in rows if r["source_id"] in visible] if hidden else rows
+
+        if mode == "keyword":
+            rows = shown(self._keyword(query, fetch, where))[:k]
+            return [self._hit(r, r["_score"], visible) for r in rows]
+        if mode == "vector":
+            if self.embedder is None:
+                raise StoreError("Vector search needs an embedder.")
+            rows = shown(self._vector(query, fetch, where))[:k]
+            return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
+        depth = max(HYBRID_DEPTH * k, 40)
+
+        # Two chains side by side (each mostly waits on Lance's reads): the keyword search and
+        # the stored vectors of what it found; the query's embedding, the vector search and
+        # the rows of what that found. A passage both find is read twice; no chain waits.
+        def keywords_and_vectors() -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+            found = shown(self._keyword(query, depth, where))
+            return found, self.chunk_vectors([r["chunk_id"] for r in found])
+
+        keywords = _SEARCHES.submit(keywords_and_vectors)
+        try:
+            vector_rows = shown(self._vector(query, depth, where)) if self.embedder else []
+        finally:
+            keyword_rows, stored = keywords.result()
+        fused = self._fuse(query, keyword_rows, vector_rows, stored)
+        best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
+        return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
+
+    def _fuse(
+        self,
+        query: str,
+        keyword_rows: list[dict[str, Any]],
+        vector_rows: list[dict[str, Any]],
+        stored: dict[str, np.ndarray],
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        """Hybrid scores of the union of the keyword and vector candidates (see HYBRID_*).
+
+        Scores, not ranks: rank fusion puts a passage that is merely in both lists above the one
+        that answers (on the project's question sets it fell below vector search for articles
+        and gained little over BM25 for book passages). A candidate missing from the vector
+        list is compared with its `stored` vector, or embedded now when its source has none yet
+        (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning).
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        cosine: dict[str, float] = {}
+        for r in vector_rows:
+            rows.setdefault(r["chunk_id"], r)
+            cosine[r["chunk_id"]] = 1.0 - float(r["_distance"])
+        top_bm25 = max((float(r["_score"]) for r in keyword_rows), default=0.0) or 1.0
+        bm25: dict[str, float] = {}
+        for r in keyword_rows:
+            rows.setdefault(r["chunk_id"], r)
+            bm25[r["chunk_id"]] = float(r["_score"]) / top_bm25
+        if self.embedder is not None:
+            missing = [cid for cid in bm25 if cid not in cosine]
+            qvec: np.ndarray | None = None
+            for cid in missing:
+                if cid in stored:
+                    qvec = self._query_vector(query) if qvec is None else qvec
+                    cosine[cid] = float(stored[cid] @ qvec)
+            unembedded = [cid for cid in missing if cid not in stored][:HYBRID_EMBED_MISSING]
+            if unembedded:
+                from ingest.chunking import embedding_text
+
+                texts = [query] + [
+                    embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
+                    for c in unembedded
+                ]
+                vecs = self.embedder.embed(texts)
+                for cid, vec in zip(unembedded, vecs[1:], strict=True):
+                    cosine[cid] = float(vec @ vecs[0])
+        asked = content_words(query)
+        fused = {}
+        for cid, row in rows.items():
+            held = content_words(f"{row['title']} {row['section']} {row['text']}")
+            cover = len(asked & held) / len(asked) if asked else 0.0
+            score = (
+                HYBRID_BM25 * bm25.get(cid, 0.0)
+                + HYBRID_COSINE * cosine.get(cid, 0.0)
+                + HYBRID_COVERAGE * cover
+            )
+            fused[cid] = (score, row)
+        return fused
+
+    def _keyword(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        """BM25 top `limit`, ties broken by chunk id: the same results however the rows were
+        batched into fragments (one parser process or eight)."""
+        if self._chunks.count_rows() == 0:
+            return []
+        try:
+            q = self._chunks.search(query, query_type="fts").fast_search()  # type: ignore[attr-defined]
+            if where:
+                q = q.where(where, prefilter=True)
+            rows = q.select([*READ_COLUMNS, "_score"]).limit(limit + TIE_MARGIN).to_list()
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.warning("keyword search for %r failed: %s", query, exc)
+            return []
+        for r in rows:
+            r["source_id"] = source_of(r["chunk_id"])
+        rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))
+        return rows[:limit]
+
+    def _vector(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        hits = self._vector_hits(query, limit, where)
+        rows = {r["chunk_id"]: r for r in self._chunk_rows([h["chunk_id"] for h in hits])}
+        return [
+            {**rows[h["chunk_id"]], "_distance": h["_distance"]}
+            for h in hits
+            if h["chunk_id"] in rows
+        ]
+
+    def _vector_hits(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        """The nearest `limit` vectors: chunk_id, source_id and _distance of each."""
+        table = self._vector_table()
+        if table is None or self.embedder is None:
+            return []
+        self.check_embedder(self.embedder)
+        qvec = self._query_vector(query)
+        q = table.search(qvec, vector_column_name="vector").distance_type("cosine")
+        if self._many_unindexed_vectors(table):
+            # Millions of vectors not indexed yet (a big source still embedding) would be
+            # compared one by one on every query: search the indexed ones only until the
+            # index catches up (see ingest.indexes).
+            q = q.fast_search()
+        if where:
+            q = q.where(where, prefilter=True)
+        hits = (
+            q.nprobes(self._nprobes())
+            .refine_factor(max(1, math.ceil(self._refine_rows() / max(1, limit))))
+            .select(["chunk_id", "_distance"])  # source_id from the id: see _chunk_rows
+            .limit(limit)
+            .to_list()
+        )
+        for h in hits:
+            h["source_id"] = source_of(h["chunk_id"])
+        return hits
+
+    def _refine_rows(self) -> int:
+        return VECTOR_REFINE_ROWS.get(self._vector_index_kind(), max(VECTOR_REFINE_ROWS.values()))
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, embedded once per search (hybrid needs it twice)."""
+        assert self.embedder is not None
+        key = (id(self.embedder), query)
+        if self._last_query is None or self._last_query[0] != key:
+            self._last_query = (key, np.asarray(self.embedder.embed([query])[0], np.float32))
+        return self._last_query[1]
+
+    def _many_unindexed_vectors(self, table: Any) -> bool:
+        version = table.version
+        if self._unindexed_cache is None or self._unindexed_cache[0] != version:
+            stats = None
+            with contextlib.suppress(Exception):
+                stats = table.index_stats(ix.VECTOR_INDEX)
+            many = stats is not None and stats.num_unindexed_rows > FLAT_VECTOR_SEARCH_MAX
+            self._unindexed_cache = (version, many)
+        return self._unindexed_cache[1]
+
+    def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of these chunks. Their source_id comes from the chunk id, not the column:
+        reading a few scattered rows of that column (dictionary-encoded) cost ~5 ms here and
+        ~20 ms in the vector table at 10 M rows (bench/scale.py), a fifth of a hybrid search."""
+        if not chunk_ids:
+            return []
+        rows = (
+            self._chunks.search()
+            .where(f"chunk_id IN {in_list(chunk_ids)}")
+            .select(READ_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+        for r in rows:
+            r["source_id"] = source_of(r["chunk_id"])
+        return rows
+
+    @staticmethod
+    def _hit(row: dict[str, Any], score: float, sources: dict[str, SourceRecord]) -> Hit:
+        src = sources[row["source_id"]]
+        return Hit(
+            chunk_id=row["chunk_id"],
+            text=row["text"],
+            score=float(score),
+            locator=Locator(
+                source_id=row["source_id"],
+                doc_id=row["doc_id"],
+                title=row["title"],
+                section=row["section"],
+                ordinal=int(row["ordinal"]),
+                chunk_index=int(row["chunk_index"]),
+                start=int(row["start"]),
+                end=int(row["end"]),
+            ),
+            source_title=src.title,
+            source_kind=src.kind,
+            source_path=src.path,
+        )
+
+    def chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Hit]:
+        """The chunks of visible sources with these ids (absent ids are left out)."""
+        if not chunk_ids:
+            return {}
+        visible = self.visible_sources()
+        return {
+            r["chunk_id"]: self._hit(r, 0.0, visible)
+            for r in self._chunk_rows(list(chunk_ids))
+            if r["source_id"] in visible
+        }
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunks (those not embedded yet are absent)."""
+        table = self._vector_table()
+        if table is None or not chunk_ids:
+            return {}
+        rows = (
+            table.search()
+            .where(f"chunk_id IN {in_list(list(chunk_ids))}")
+            .select(["chunk_id", "vector"])
+            .limit(None)
+            .to_list()
+        )
+        return {r["chunk_id"]: np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
+    def document_chunks(self, source_id: str, doc_id: str) -> list[Hit]:
+        """Every chunk of one document in order (for the reader view to highlight)."""
+        record = self.source(source_id)
+        if record is None:
+            return []
+        rows = (
+            self._chunks.search()
+            .where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
+            .select(CHUNK_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+        rows.sort(key=lambda r: r["chunk_index"])
+        return [self._hit(r, 0.0, {source_id: record}) for r in rows]
