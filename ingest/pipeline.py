@@ -1,12 +1,13 @@
 """Staged, resumable ingestion: files in, keyword-searchable text first, then vectors.
 
-Stage 1 (keyword): worker processes (spawn) read documents, clean the HTML and cut chunks, a
-range of documents at a time; the main thread writes the chunk rows in batches of thousands and
-records the checkpoint `read_ordinal` after each batch. At the end of a source the full-text index
-is brought up to date and the source becomes visible to search.
+Stage 1 (keyword): worker processes (spawned; ingest.parse_worker) read documents, clean the
+HTML and cut chunks, a range of documents at a time; the main thread writes the chunk rows in
+batches of thousands and records the checkpoint `read_ordinal` after each batch. At the end of
+a source the full-text index is brought up to date and the source becomes visible to search.
 
-Stage 2 (embedding): an embedder thread turns each written batch into vectors while the workers
-already parse the next ones, so the embedder — the real limit on a CPU — is fed without waiting.
+Stage 2 (embedding): an embedder thread (ingest.embed_worker) turns each written batch into
+vectors while the workers already parse the next ones, so the embedder — the real limit on a
+CPU — is fed without waiting.
 The main thread appends the vectors and records `embed_ordinal`. When the embedder falls far
 behind, the in-memory feed stops ("spills") and the embedder later reads the rest back from the
 store; the same path resumes stage 2 after a restart.
@@ -32,11 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
-from ingest.chunking import DEFAULT_MAX_TOKENS, chunk_document, embedding_text
+from ingest.chunking import DEFAULT_MAX_TOKENS
 from ingest.disk_space import check_free, disk_full, is_disk_full
+from ingest.embed_worker import (
+    EMBED_FEED_ROWS,
+    Embedded,
+    EmbedScan,
+    EmbedWorker,
+    batch_from_table,
+    feed_batches,
+)
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import DiskFull, IngestError, SourceError
 from ingest.events import (
@@ -49,10 +57,10 @@ from ingest.events import (
 )
 from ingest.file_names import kind_from_name, real_path, shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
-from ingest.log_file import attach_inherited
+from ingest.parse_worker import Task, parse_range, read_rows, worker_init
 from ingest.readers.zim import ReadingOrder, ZimReader
-from ingest.records import CHUNK_COLUMNS, SourceRecord, chunks_schema, source_id_for
-from ingest.store import LibraryStore, document_slices
+from ingest.records import SourceRecord, source_id_for
+from ingest.store import LibraryStore
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +70,6 @@ DOCS_PER_TASK = 200  # documents a worker parses per task (a few thousand chunks
 # Chunk rows per commit, once a source is under way: each commit is a fragment, and fragments
 # this big are never compacted again (ingest.indexes), so a Wikipedia is written once.
 WRITE_BATCH_ROWS = FRAGMENT_TARGET_ROWS
-# Rows per embedder batch, each one vector commit and checkpoint. Passages fed as they are read
-# go EMBED_FEED_ROWS at a time: sorted by length within a batch, they pad little (1,000
-# articles on 2 cores: 0.95 of a bare encode; batches of 256-1,024 rows gave 0.80-0.84).
-# What a resumed run embeds (read back from the store) is committed about every
-# EMBED_COMMIT_SECONDS of the embedder's measured work (EMBED_FIRST_ROWS before it is
-# measured): a run killed again and again must still get on (4,096 rows are 100 s on a
-# 2-core CPU; five kills during embedding each kept nothing).
-EMBED_FEED_ROWS = 4096
-EMBED_FIRST_ROWS = 512
-EMBED_COMMIT_SECONDS = 30.0
-EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cancel latency
 MAX_QUEUED_ROWS = 100_000  # in-memory embed backlog before spilling to re-reads
 PROGRESS_INTERVAL = 0.2
 MAX_WORKERS = 8
@@ -89,131 +86,6 @@ def default_workers(cores: int | None = None) -> int:
     as the main process (writes, index builds later) needs about a tenth of one; at most
     MAX_WORKERS, each holding a reader (~130 MB), so memory stays bounded on big machines."""
     return max(1, min(MAX_WORKERS, cores or os.cpu_count() or 2))
-
-
-# ------------------------------------------------------------------------- worker processes
-
-# One task for a worker process: (path, source_id, start, stop, saved ZIM reading order or "",
-# passage size in tokens).
-Task = tuple[str, str, int, "int | None", str, int]
-
-_WORKER_STATE: dict[str, Any] = {}
-
-
-def _worker_init() -> None:
-    """Parser processes yield to the main process (the writer, the window) when cores are
-    scarce: they are the many, it is the one the others wait for."""
-    if hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(5)
-    attach_inherited()  # what goes wrong here lands in the app's log file
-    # What readers warn about is said once, by the main process: it opens every source itself
-    # to plan, and damaged documents come back with each task's rows.
-    logging.getLogger("ingest.readers").setLevel(logging.ERROR)
-
-
-def _worker_reader(path: str, order_file: str) -> Any:
-    """The worker's open reader of `path` (one source at a time per worker).
-
-    A ZIM opens with the reading order the main process saved, so a worker never parses the
-    directory (20 M entries for a Wikipedia) itself, however its tasks jump around the archive.
-    """
-    from ingest.readers import open_source
-
-    if _WORKER_STATE.get("path") != path:
-        old = _WORKER_STATE.pop("reader", None)
-        if old is not None:
-            old.close()
-        _WORKER_STATE.clear()
-        if order_file:
-            from ingest.readers.zim import ReadingOrder, ZimReader
-
-            reader: Any = ZimReader(path, order=ReadingOrder.load(Path(order_file)))
-        else:
-            reader = open_source(path)
-        _WORKER_STATE.update(path=path, reader=reader, iter=None, next=-1, ahead=None)
-    return _WORKER_STATE["reader"]
-
-
-def _parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
-    """In a worker: chunk documents [start, stop) of a source.
-
-    Returns (next ordinal to read, or -1 when the source is exhausted; the chunk rows as an
-    Arrow IPC stream; an error or ""; the documents skipped as damaged). A task that continues
-    where the worker's last one stopped continues the same document iterator.
-    """
-    from ingest.html_text import html_to_text
-
-    path, source_id, start, stop, order_file, max_tokens = task
-    cols: dict[str, list[Any]] = {name: [] for name in CHUNK_COLUMNS}
-    next_ordinal = start
-    try:
-        reader = _worker_reader(path, order_file)
-        state = _WORKER_STATE
-        if state["next"] != start or state["iter"] is None:
-            state.update(iter=reader.documents(start), next=start, ahead=None)
-        while True:
-            doc = state["ahead"]
-            state["ahead"] = None
-            if doc is None:
-                doc = next(state["iter"], None)
-            if doc is None:
-                state["next"] = -1  # exhausted
-                return (-1 if stop is None else stop), _ipc(cols), "", _damaged(reader, start, stop)
-            if stop is not None and doc.ordinal >= stop:
-                state["ahead"] = doc
-                state["next"] = stop
-                return stop, _ipc(cols), "", _damaged(reader, start, stop)
-            text = html_to_text(doc.html, doc.title)
-            for chunk in chunk_document(
-                source_id, doc.ordinal, doc.doc_id, text, max_tokens=max_tokens
-            ):
-                loc = chunk.locator
-                cols["chunk_id"].append(chunk.chunk_id)
-                cols["source_id"].append(source_id)
-                cols["doc_id"].append(loc.doc_id)
-                cols["title"].append(loc.title)
-                cols["section"].append(loc.section)
-                cols["ordinal"].append(loc.ordinal)
-                cols["chunk_index"].append(loc.chunk_index)
-                cols["start"].append(loc.start)
-                cols["end"].append(loc.end)
-                cols["text"].append(chunk.text)
-            next_ordinal = doc.ordinal + 1
-            state["next"] = next_ordinal
-    except SourceError as exc:
-        _WORKER_STATE.clear()
-        return next_ordinal, _ipc(cols), exc.reason, []
-    except Exception as exc:  # noqa: BLE001 - a damaged file must fail its source, not the run
-        _WORKER_STATE.clear()
-        # the user reads the reason in the result line; the trace is for a bug report (-v)
-        log.info("reading %s failed", path, exc_info=True)
-        return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})", []
-
-
-def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
-    """The documents of [start, stop) the reader skipped as damaged, taken out of it: each is
-    counted by the task whose range holds it, however far the reader's iterator ran (past
-    `stop` through damaged documents) and however often a range was read again."""
-    damaged: dict[int, str] = reader.damaged
-    mine = [
-        k for k in damaged if (k < 0 and start == 0) or (start <= k and (stop is None or k < stop))
-    ]
-    return [damaged.pop(k) for k in sorted(mine)]
-
-
-def _ipc(cols: dict[str, list[Any]]) -> bytes:
-    """Chunk rows as one Arrow IPC buffer: cheap to pickle, no per-row Python objects in the
-    main process."""
-    table = pa.table(cols, schema=chunks_schema())
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _table(buffer: bytes) -> pa.Table:
-    return pa.ipc.open_stream(buffer).read_all()
 
 
 def _tasks(
@@ -240,152 +112,6 @@ def _tasks(
             yield path, source_id, pos, pos + DOCS_PER_TASK, order_file, max_tokens
             pos += DOCS_PER_TASK
     yield path, source_id, pos, None, order_file, max_tokens
-
-
-# -------------------------------------------------------------------------- embedder thread
-
-
-@dataclass
-class _EmbedBatch:
-    source_id: str
-    chunk_ids: list[str]
-    ordinals: list[int]
-    texts: list[str]
-    end_ordinal: int  # every chunk of documents below this is in this batch or an earlier one
-
-
-@dataclass
-class _EmbedScan:
-    source_id: str
-    from_ordinal: int
-    end_ordinal: int
-
-
-@dataclass
-class _Embedded:
-    source_id: str
-    chunk_ids: list[str]
-    ordinals: list[int]
-    vectors: np.ndarray
-    end_ordinal: int
-
-
-def _batches(table: pa.Table, rows: int, end_ordinal: int) -> Iterator[tuple[pa.Table, int]]:
-    """`table` in slices of about `rows` that end at document ends, each with the ordinal below
-    which every chunk is in it or an earlier slice (the last one: `end_ordinal`)."""
-    slices = list(document_slices(table, rows))
-    for i, part in enumerate(slices):
-        end = end_ordinal if i == len(slices) - 1 else int(slices[i + 1]["ordinal"][0].as_py())
-        yield part, end
-
-
-def _batch_from_table(source_id: str, table: pa.Table, end_ordinal: int) -> _EmbedBatch:
-    titles = table.column("title").to_pylist()
-    sections = table.column("section").to_pylist()
-    texts = table.column("text").to_pylist()
-    return _EmbedBatch(
-        source_id=source_id,
-        chunk_ids=table.column("chunk_id").to_pylist(),
-        ordinals=table.column("ordinal").to_pylist(),
-        texts=[embedding_text(t, s, x) for t, s, x in zip(titles, sections, texts, strict=True)],
-        end_ordinal=end_ordinal,
-    )
-
-
-class _EmbedWorker(threading.Thread):
-    """Embeds batches in order; torch releases the GIL, so this overlaps the main thread's
-    parsing and writes."""
-
-    def __init__(self, embedder: Embedder, store_path: Path) -> None:
-        super().__init__(name="librarian-embedder", daemon=True)
-        self.embedder = embedder
-        self.store_path = store_path
-        self.inbox: queue.Queue[_EmbedBatch | _EmbedScan | None] = queue.Queue()
-        self.outbox: queue.Queue[_Embedded | BaseException] = queue.Queue()
-        self.stop = threading.Event()
-        self.in_flight: dict[str, int] = {}  # chunks embedded but not yet handed over
-        self.busy = 0.0  # seconds inside embed()
-        self.embedded_rows = 0
-        self.idle = 0.0  # seconds waiting for work while work was expected
-        self._lock = threading.Lock()
-        self._queued = 0  # rows in the inbox
-
-    def put(self, batch: _EmbedBatch) -> None:
-        with self._lock:
-            self._queued += len(batch.texts)
-        self.inbox.put(batch)
-
-    def queued_rows(self) -> int:
-        with self._lock:
-            return self._queued
-
-    def commit_rows(self) -> int:
-        """Rows per batch: about EMBED_COMMIT_SECONDS of this embedder's measured work."""
-        if self.embedded_rows < EMBED_SUB_BATCH or self.busy <= 0:
-            return EMBED_FIRST_ROWS
-        rows = int(self.embedded_rows / self.busy * EMBED_COMMIT_SECONDS)
-        rows = -(-rows // EMBED_SUB_BATCH) * EMBED_SUB_BATCH  # whole sub-batches
-        return max(EMBED_SUB_BATCH, min(EMBED_FEED_ROWS, rows))
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                t0 = time.perf_counter()
-                item = self.inbox.get()
-                self.idle += time.perf_counter() - t0
-                if item is None:
-                    return
-                if isinstance(item, _EmbedScan):
-                    reader = LibraryStore(self.store_path)
-                    for table in reader.iter_chunks(
-                        item.source_id, item.from_ordinal, item.end_ordinal
-                    ):
-                        if self.stop.is_set():
-                            return
-                        last = int(table.column("ordinal")[-1].as_py()) + 1
-                        # the final window covers documents up to the source's end
-                        end = last if last < item.end_ordinal else item.end_ordinal
-                        for part, part_end in _batches(table, self.commit_rows(), end):
-                            if self.stop.is_set():
-                                return
-                            self._embed(_batch_from_table(item.source_id, part, part_end))
-                    self.outbox.put(
-                        _Embedded(
-                            item.source_id, [], [], np.zeros((0, 1), np.float32), item.end_ordinal
-                        )
-                    )
-                else:
-                    with self._lock:
-                        self._queued -= len(item.texts)
-                    self._embed(item)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
-            self.outbox.put(exc)
-
-    def _embed(self, batch: _EmbedBatch) -> None:
-        # Sub-batches of similar length, as the model pads every text to the longest of its
-        # batch: without this the pipeline pays for padding that one big encode() avoids.
-        order = sorted(range(len(batch.texts)), key=lambda i: -len(batch.texts[i]))
-        vectors = np.zeros((len(order), self.embedder.dim), np.float32)
-        for i in range(0, len(order), EMBED_SUB_BATCH):
-            if self.stop.is_set():
-                return
-            picked = order[i : i + EMBED_SUB_BATCH]
-            t0 = time.perf_counter()
-            vectors[picked] = self.embedder.embed([batch.texts[j] for j in picked])
-            self.busy += time.perf_counter() - t0
-            self.embedded_rows += len(picked)
-            with self._lock:
-                self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) + len(
-                    picked
-                )
-        with self._lock:
-            self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) - len(vectors)
-        self.outbox.put(
-            _Embedded(batch.source_id, batch.chunk_ids, batch.ordinals, vectors, batch.end_ordinal)
-        )
-
-
-# ---------------------------------------------------------------------------------- the run
 
 
 @dataclass
@@ -511,7 +237,7 @@ class _IngestRun:
                 embedder_factory if isinstance(embedder_factory, Embedder) else embedder_factory()
             )
         self.jobs: dict[str, _Job] = {}
-        self.embed_worker: _EmbedWorker | None = None
+        self.embed_worker: EmbedWorker | None = None
         self.queued_batches = 0
         self.last_progress = 0.0
         self.pool: Any = None
@@ -569,7 +295,7 @@ class _IngestRun:
         for path in files:
             yield from self._planned(store, path, new)
         if self.embedder is not None:
-            self.embed_worker = _EmbedWorker(self.embedder, self.store_path)
+            self.embed_worker = EmbedWorker(self.embedder, self.store_path)
             self.embed_worker.start()
         resumed = [j for j in self.jobs.values() if j.resumed]
         for job in resumed:
@@ -741,7 +467,7 @@ class _IngestRun:
     def _start_pool(self) -> None:
         if self.pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self.pool = ctx.Pool(self.workers, initializer=_worker_init)
+            self.pool = ctx.Pool(self.workers, initializer=worker_init)
             self.pool_pids = {p.pid for p in self._pool_processes()}
 
     def _stop_pool(self) -> None:
@@ -789,7 +515,7 @@ class _IngestRun:
             yield self._fail(store, job, exc.reason)
             return
         results = self.pool.imap(
-            _parse_range,
+            parse_range,
             _tasks(rec.path, sid, rec.read_ordinal, job.total_docs, order_file, self.chunk_tokens),
             chunksize=1,
         )
@@ -815,7 +541,7 @@ class _IngestRun:
                 yield self._fail(store, job, error)
                 return
             job.note_damaged(damaged)
-            table = _table(rows)
+            table = read_rows(rows)
             if table.num_rows:
                 pending.append(table)
                 pending_rows += table.num_rows
@@ -883,8 +609,8 @@ class _IngestRun:
             job.spilled_from = int(table.column("ordinal")[0].as_py())
             return
         _start_embed_clock(job)
-        for part, end in _batches(table, EMBED_FEED_ROWS, end_ordinal):
-            worker.put(_batch_from_table(job.record.source_id, part, end))
+        for part, end in feed_batches(table, EMBED_FEED_ROWS, end_ordinal):
+            worker.put(batch_from_table(job.record.source_id, part, end))
 
     def _finish_stage1(
         self, store: LibraryStore, job: _Job
@@ -912,7 +638,7 @@ class _IngestRun:
         assert self.embed_worker is not None
         if job.spilled_from is not None:
             self.embed_worker.inbox.put(
-                _EmbedScan(rec.source_id, job.spilled_from, job.read_ordinal)
+                EmbedScan(rec.source_id, job.spilled_from, job.read_ordinal)
             )
         elif self._all_embedded(job):
             yield from self._mark_ready(store, job)
@@ -974,7 +700,7 @@ class _IngestRun:
             yield from self._progress()
 
     def _write_vectors(
-        self, store: LibraryStore, item: _Embedded
+        self, store: LibraryStore, item: Embedded
     ) -> Iterator[ProgressEvent | SourceResult]:
         job = self.jobs.get(item.source_id)
         if job is None or job.failed or job.finished:

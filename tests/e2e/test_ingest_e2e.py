@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys
 import time
-from ingest import pipeline
+from ingest import embed_worker, pipeline
 from ingest.embedding import SentenceTransformerEmbedder
 pipeline.WRITE_BATCH_ROWS = 16
 pipeline.DOCS_PER_TASK = 5
-pipeline.EMBED_SUB_BATCH = 8
+embed_worker.EMBED_SUB_BATCH = 8
 
 
 # The real embedder, slowed so a kill always lands before the source is finished, however idle

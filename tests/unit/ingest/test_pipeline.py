@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import pipeline
+from ingest import embed_worker, parse_worker, pipeline
 from ingest.embedding import HashingEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, embed_pending, ingest_paths
 from ingest.store import LibraryStore
@@ -231,14 +231,14 @@ def test_a_worker_never_parses_the_directory(
         raise AssertionError("a worker parsed the ZIM directory")
 
     monkeypatch.setattr(_Layout, "article_candidates", no_parse)
-    monkeypatch.setattr(pipeline, "_WORKER_STATE", {})
+    monkeypatch.setattr(parse_worker, "_WORKER_STATE", {})
     seen: list[int] = []
     for lo, hi in [ranges[2], ranges[0], ranges[3], ranges[1]]:  # not in order, as with N workers
-        _next, rows, error, _damaged = pipeline._parse_range(
+        _next, rows, error, _damaged = parse_worker.parse_range(
             (str(zim), "s", lo, hi, str(order_file), 200)
         )
         assert not error
-        ordinals = pipeline._table(rows).column("ordinal").to_pylist()
+        ordinals = parse_worker.read_rows(rows).column("ordinal").to_pylist()
         assert ordinals and all(lo <= o < hi for o in ordinals)
         seen += sorted(set(ordinals))
     assert len(seen) == len(set(seen))
@@ -314,7 +314,7 @@ def test_a_resumed_embedding_stopped_again_keeps_what_it_embedded_seconds_ago(
             time.sleep(0.002 * len(texts))  # 500 passages a second
             return super().embed(texts)
 
-    monkeypatch.setattr(pipeline, "EMBED_COMMIT_SECONDS", 0.5)
+    monkeypatch.setattr(embed_worker, "EMBED_COMMIT_SECONDS", 0.5)
     monkeypatch.setattr(pipeline, "PROGRESS_INTERVAL", 0.0)
     archive = make_zim(tmp_path / "wiki.zim", varied_articles(500, words=300))
     lib = tmp_path / "lib"
