@@ -16,7 +16,6 @@ from ingest import indexes as ix
 from ingest.documents import Locator
 from ingest.errors import StoreError
 from ingest.records import (
-    CHUNK_COLUMNS,
     READ_COLUMNS,
     Hit,
     SourceRecord,
@@ -276,15 +275,10 @@ class SearchMixin:
         """The rows of these chunks. Their source_id comes from the chunk id, not the column:
         reading a few scattered rows of that column (dictionary-encoded) cost ~5 ms here and
         ~20 ms in the vector table at 10 M rows (bench/scale.py), a fifth of a hybrid search."""
-        if not chunk_ids:
-            return []
-        rows = (
-            self._chunks.search()
-            .where(f"chunk_id IN {in_list(chunk_ids)}")
-            .select(READ_COLUMNS)
-            .limit(None)
-            .to_list()
-        )
+        return self._rows_where(f"chunk_id IN {in_list(chunk_ids)}") if chunk_ids else []
+
+    def _rows_where(self, where: str) -> list[dict[str, Any]]:
+        rows = self._chunks.search().where(where).select(READ_COLUMNS).limit(None).to_list()
         for r in rows:
             r["source_id"] = source_of(r["chunk_id"])
         return rows
@@ -341,12 +335,6 @@ class SearchMixin:
         record = self.source(source_id)
         if record is None:
             return []
-        rows = (
-            self._chunks.search()
-            .where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
-            .select(CHUNK_COLUMNS)
-            .limit(None)
-            .to_list()
-        )
+        rows = self._rows_where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
         rows.sort(key=lambda r: r["chunk_index"])
         return [self._hit(r, 0.0, {source_id: record}) for r in rows]

@@ -67,6 +67,19 @@ def _add(store: LibraryStore, sid: str, title: str, items, stage: str = "ready")
         store.update_source(sid, stage=stage, chunks=rows.num_rows)
 
 
+def _with_vectors(s: LibraryStore, sid: str, vecs: np.ndarray, ready: bool = True) -> None:
+    """A source of len(vecs) passages whose vectors are `vecs`, written into `s` (lock held)."""
+    rows = _rows(sid, [("T", "", f"passage {i}") for i in range(len(vecs))])
+    s.add_source(
+        SourceRecord(source_id=sid, path=f"/{sid}.zim", kind="zim", title=sid.title(),
+                     identity=f"zim:{sid}", stage="reading")
+    )  # fmt: skip
+    s.add_chunks(rows)
+    s.add_vectors(sid, rows.column("chunk_id").to_pylist(), list(range(len(vecs))), vecs)
+    if ready:
+        s.update_source(sid, stage="ready", chunks=len(vecs))
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> LibraryStore:
     s = LibraryStore(tmp_path / "lib", HashingEmbedder())
@@ -249,14 +262,8 @@ def test_a_vector_index_build_stopped_while_assigning_partitions_leaves_nothing(
     vecs = np.random.default_rng(2).normal(size=(n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     s = LibraryStore(tmp_path / "lib", HashingEmbedder(dim=dim, name="h"))
-    rows = _rows("v", [("T", "", f"passage {i}") for i in range(n)])
     with s.writing():
-        s.add_source(
-            SourceRecord(source_id="v", path="/v.zim", kind="zim", title="V",
-                         identity="zim:v", stage="reading")
-        )  # fmt: skip
-        s.add_chunks(rows)
-        s.add_vectors("v", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
+        _with_vectors(s, "v", vecs, ready=False)
         stop = threading.Event()
         seen = []
         with pytest.raises(ix.IndexCancelled):
@@ -285,15 +292,8 @@ def test_a_library_with_an_older_pq_vector_index_gets_the_new_index_at_maintenan
     vecs = rng.normal(size=(n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     s = LibraryStore(tmp_path / "old", HashingEmbedder(dim=dim, name="h"))
-    rows = _rows("old", [("T", "", f"passage {i}") for i in range(n)])
     with s.writing():
-        s.add_source(
-            SourceRecord(source_id="old", path="/o.zim", kind="zim", title="Old",
-                         identity="zim:old", stage="reading")
-        )  # fmt: skip
-        s.add_chunks(rows)
-        s.add_vectors("old", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
-        s.update_source("old", stage="ready", chunks=n)
+        _with_vectors(s, "old", vecs)
     # what an earlier version left: an IVF_PQ index and no recorded kind
     lance.dataset(s._table_path("vectors")).create_index(
         "vector", "IVF_PQ", name="vector_idx", metric="cosine", num_partitions=8,
@@ -335,15 +335,8 @@ def test_float32_vectors_of_an_older_library_are_halved_by_compact_and_a_stop_ke
     with monkeypatch.context() as old_version:
         old_version.setattr(records, "VECTOR_ITEM_TYPE", pa.float32())
         s = LibraryStore(tmp_path / "old", Fixed(dim=dim, name="h"))
-        rows = _rows("old", [("T", "", f"passage {i}") for i in range(n)])
         with s.writing():
-            s.add_source(
-                SourceRecord(source_id="old", path="/o.zim", kind="zim", title="Old",
-                             identity="zim:old", stage="reading")
-            )  # fmt: skip
-            s.add_chunks(rows)
-            s.add_vectors("old", rows.column("chunk_id").to_pylist(), list(range(n)), vecs)
-            s.update_source("old", stage="ready", chunks=n)
+            _with_vectors(s, "old", vecs)
             s.maintain()
 
     def item_type() -> pa.DataType:
