@@ -188,7 +188,9 @@ class IngestQueue(QObject):
 
     def _run(self, worker: GeneratorWorker | TaskWorker, job: Job) -> None:
         self._worker = worker
-        worker.finished.connect(lambda: self._on_worker_finished(job, worker))
+        # A slot of this object, not a lambda: it must run on the GUI thread (a plain callable
+        # connected to a worker's signal would run on the worker's).
+        worker.finished.connect(self._on_worker_finished)
         self._pool.start(worker)
 
     # --- slots -------------------------------------------------------------------------------
@@ -245,10 +247,12 @@ class IngestQueue(QObject):
     def _on_worker_failed(self, message: str) -> None:
         self.failed.emit(message)
 
-    def _on_worker_finished(self, job: Job, worker: GeneratorWorker | TaskWorker) -> None:
+    def _on_worker_finished(self) -> None:
         self.library_progress.emit(None)
-        if self._worker is worker:
-            self._worker = None
+        job, worker = self.schedule.running, self._worker
+        self._worker = None
+        if job is None or worker is None:
+            return
         self.schedule.finished(job, worker.cancel_event.is_set())
         if job.kind in ("keyword", "embed"):
             self.pass_finished.emit(job.kind == "keyword")
