@@ -4,11 +4,8 @@ app.llm.manager."""
 
 from __future__ import annotations
 
-import collections
-import ctypes
 import gc
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,10 +18,16 @@ from app.llm.default_model import DEFAULT_MODEL_NAME, default_model_path
 from app.llm.fit import kv_cache_bytes
 from app.llm.gguf_info import GgufInfo, read_gguf_info
 from app.llm.gpu import gpu_offload_supported
+from app.llm.llama_log import (
+    buffers_from_log,
+    error_from_log,
+    install_log_capture,
+    log_mark,
+    log_since,
+)
 from app.settings import ModelSettings, OffloadSettings
 
 log = logging.getLogger(__name__)
-llama_log = logging.getLogger("llama_cpp")
 
 # ggml type ids of the KV-cache types (ggml.h: GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0).
 KV_CACHE_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
@@ -240,80 +243,6 @@ def _make_formatter(template: str, bos: str, eos: str) -> Callable[..., Any]:
         return Jinja2ChatFormatter(template=CHATML_TEMPLATE, eos_token=eos, bos_token=bos)
 
 
-# --- llama.cpp's log: forwarded to logging, recent lines kept for error messages and stats ----
-
-# (sequence number, ggml level, text) of llama.cpp's recent log lines.
-_LOG_LINES: collections.deque[tuple[int, int, str]] = collections.deque(maxlen=2000)
-_log_callback: Any = None
-_log_partial = ""
-_log_count = 0
-# ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line. llama.cpp is
-# chatty: its info lines are debug here, its warnings info, its errors warnings.
-GGML_WARN, GGML_ERROR = 3, 4
-_LEVEL = {GGML_WARN: logging.INFO, GGML_ERROR: logging.WARNING}
-# What llama.cpp logs as errors when the abort callback stopped a decode: expected on cancel.
-_ABORT_NOISE = re.compile(r"failed with error 1|compute status: 1|failed to decode, ret = 2")
-
-
-def _install_log_capture() -> None:
-    """Route llama.cpp's log into Python logging (once per process)."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback
-    def on_log(level: int, text: bytes, _data: Any) -> None:
-        global _log_partial, _log_count
-        message = _log_partial + text.decode("utf-8", errors="replace")
-        if not message.endswith("\n"):
-            _log_partial = message
-            return
-        _log_partial = ""
-        for line in message.splitlines():
-            if line.strip():
-                _log_count += 1
-                _LOG_LINES.append((_log_count, level, line))
-                quiet = _ABORT_NOISE.search(line) is not None
-                llama_log.log(
-                    logging.DEBUG if quiet else _LEVEL.get(level, logging.DEBUG), "%s", line
-                )
-
-    llama_cpp.llama_log_set(on_log, ctypes.c_void_p(0))
-    _log_callback = on_log
-
-
-_BUFFER_LINE = re.compile(r"(\S+)\s+(model|KV|compute) buffer size =\s+([\d.]+) MiB")
-_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
-
-
-def _buffers_from_log(lines: Sequence[str]) -> tuple[dict[str, float], int | None]:
-    buffers: dict[str, float] = {}
-    offloaded: int | None = None
-    for line in lines:
-        match = _BUFFER_LINE.search(line)
-        if match:
-            key = f"{match[1]} {match[2]}"
-            buffers[key] = buffers.get(key, 0.0) + float(match[3])
-        found = _OFFLOADED.search(line)
-        if found:
-            offloaded = int(found[1])
-    return buffers, offloaded
-
-
-def _log_since(mark: int, levels: Sequence[int] = ()) -> list[str]:
-    return [
-        text
-        for seq, level, text in list(_LOG_LINES)
-        if seq > mark and (not levels or level in levels)
-    ]
-
-
-def _error_from_log(mark: int) -> str:
-    errors = _log_since(mark, (GGML_ERROR,)) or _log_since(mark, (GGML_WARN,))
-    return errors[-1].split(": ", 1)[-1].strip() if errors else ""
-
-
 # --- loading ----------------------------------------------------------------------------------
 
 
@@ -365,7 +294,7 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
         raise ModelError(
             "llama-cpp-python is not installed, so no model can run. Run `make install`."
         ) from exc
-    _install_log_capture()
+    install_log_capture()
 
     notices = [notice] if notice else []
     gpu_layers = offload.gpu_layers
@@ -400,7 +329,7 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
         fell_back = True
         gpu_layers = 0
 
-    buffers, offloaded = _buffers_from_log(lines)
+    buffers, offloaded = buffers_from_log(lines)
     total_layers = info.block_count
     actual_gpu = (
         offloaded
@@ -465,16 +394,16 @@ def _construct(
     if settings.threads:
         kwargs["n_threads"] = settings.threads
         kwargs["n_threads_batch"] = settings.threads
-    mark = _log_count
+    mark = log_mark()
     start = time.perf_counter()
     try:
         llm = Llama(**kwargs)
     except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-        reason = _error_from_log(mark) or str(exc)
+        reason = error_from_log(mark) or str(exc)
         gc.collect()
         raise _LoadFailed(reason) from exc
     seconds = time.perf_counter() - start
-    lines = _log_since(mark)
+    lines = log_since(mark)
     return llm, seconds, lines
 
 

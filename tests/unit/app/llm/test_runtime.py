@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.llm.base import ModelError
+from app.llm.llama_log import buffers_from_log
 from app.llm.runtime import (
-    _buffers_from_log,
     check_offload_settings,
     load_model,
     resolve_model_path,
@@ -55,7 +55,7 @@ def test_what_llama_cpp_reports_it_allocated_is_read_from_its_log() -> None:
         "llama_context:      CUDA0 compute buffer size =   164.50 MiB",
         "llama_context:  CUDA_Host compute buffer size =     9.13 MiB",
     ]
-    buffers, offloaded = _buffers_from_log(lines)
+    buffers, offloaded = buffers_from_log(lines)
     assert offloaded == 31
     assert buffers["CUDA0 model"] == pytest.approx(69.59)
     assert buffers["CUDA0 KV"] == 90.0 and buffers["CUDA0 compute"] == 164.5
