@@ -346,11 +346,6 @@ def compact_small_fragments(
 REWRITE_BATCH_ROWS = 8_192  # rows read, cast and written at a time by rewrite_list_items
 
 
-def list_item_type(table: Path, column: str) -> Any:
-    """The item type of list column `column` (e.g. float32 for a float32 vector column)."""
-    return open_table(table).schema.field(column).type.value_type
-
-
 def rewrite_list_items(
     table: Path,
     column: str,
@@ -479,11 +474,16 @@ _KMEANS_BLOCK = 8192  # sample rows compared with every centroid at once (bounds
 
 
 def _sample(ds: Any, column: str, rows: int) -> Any:
+
+    return _unit_rows(ds.sample(rows, columns=[column]).column(column).combine_chunks())
+
+
+def _unit_rows(vectors: Any) -> Any:
+    """A fixed-size-list array of vectors (float16 or float32) as unit float32 numpy rows."""
     import numpy as np
 
-    sample = ds.sample(rows, columns=[column]).column(column).combine_chunks()
-    dim = sample.type.list_size
-    x = np.array(sample.values.to_numpy(zero_copy_only=False), np.float32).reshape(-1, dim)
+    x = np.array(vectors.values.to_numpy(zero_copy_only=False), np.float32)
+    x = x.reshape(-1, vectors.type.list_size)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return x
 
@@ -577,12 +577,7 @@ def assign_partitions(ds: Any, column: str, centroids: Any, target: Path, step: 
             columns=[column], with_row_id=True, batch_size=ASSIGN_BATCH_ROWS
         ):
             step.check()
-            values = batch.column(column)
-            dim = values.type.list_size
-            x = np.asarray(values.values.to_numpy(zero_copy_only=False), np.float32)
-            x = x.reshape(-1, dim)
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-            part = _nearest(x, units).astype(np.uint32)
+            part = _nearest(_unit_rows(batch.column(column)), units).astype(np.uint32)
             yield pa.record_batch([batch.column("_rowid"), pa.array(part, pa.uint32())], schema)
             done += batch.num_rows
             step.updates.put(done)

@@ -210,8 +210,7 @@ class SearchMixin:
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
-        for r in rows:
-            r["source_id"] = source_of(r["chunk_id"])
+        _with_source_ids(rows)
         rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))
         return rows[:limit]
 
@@ -239,16 +238,13 @@ class SearchMixin:
             q = q.fast_search()
         if where:
             q = q.where(where, prefilter=True)
-        hits = (
+        return _with_source_ids(
             q.nprobes(self._nprobes())
             .refine_factor(max(1, math.ceil(self._refine_rows() / max(1, limit))))
-            .select(["chunk_id", "_distance"])  # source_id from the id: see _chunk_rows
+            .select(["chunk_id", "_distance"])
             .limit(limit)
             .to_list()
         )
-        for h in hits:
-            h["source_id"] = source_of(h["chunk_id"])
-        return hits
 
     def _refine_rows(self) -> int:
         return VECTOR_REFINE_ROWS.get(self._vector_index_kind(), max(VECTOR_REFINE_ROWS.values()))
@@ -272,16 +268,13 @@ class SearchMixin:
         return self._unindexed_cache[1]
 
     def _chunk_rows(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The rows of these chunks. Their source_id comes from the chunk id, not the column:
-        reading a few scattered rows of that column (dictionary-encoded) cost ~5 ms here and
-        ~20 ms in the vector table at 10 M rows (bench/scale.py), a fifth of a hybrid search."""
+        """The rows of these chunks (with source ids: see _with_source_ids)."""
         return self._rows_where(f"chunk_id IN {in_list(chunk_ids)}") if chunk_ids else []
 
     def _rows_where(self, where: str) -> list[dict[str, Any]]:
-        rows = self._chunks.search().where(where).select(READ_COLUMNS).limit(None).to_list()
-        for r in rows:
-            r["source_id"] = source_of(r["chunk_id"])
-        return rows
+        return _with_source_ids(
+            self._chunks.search().where(where).select(READ_COLUMNS).limit(None).to_list()
+        )
 
     @staticmethod
     def _hit(row: dict[str, Any], score: float, sources: dict[str, SourceRecord]) -> Hit:
@@ -338,3 +331,12 @@ class SearchMixin:
         rows = self._rows_where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
         rows.sort(key=lambda r: r["chunk_index"])
         return [self._hit(r, 0.0, {source_id: record}) for r in rows]
+
+
+def _with_source_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` (read without their source_id) with it, taken from each chunk id: reading a few
+    scattered rows of that dictionary-encoded column cost ~5 ms in the chunks table and ~20 ms
+    in the vector table at 10 M rows (bench/scale.py), a fifth of a hybrid search."""
+    for r in rows:
+        r["source_id"] = source_of(r["chunk_id"])
+    return rows

@@ -33,9 +33,9 @@ class Page:
 
     def image(self, href: str) -> bytes | None:
         """The bytes of a picture the page refers to as `href` (None: external or not read)."""
-        if _EXTERNAL.match(href) and not href.startswith(f"{ARCHIVE_SCHEME}:"):
+        path = _linked_item(self.path, href)
+        if path is None:
             return None
-        path, _ = resolve_link(self.path, href.removeprefix(f"{ARCHIVE_SCHEME}:"))
         for candidate in _candidates(path):
             if candidate in self.images:
                 return self.images[candidate]
@@ -53,6 +53,14 @@ def resolve_link(current: str, href: str) -> tuple[str, str]:
     else:
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(current), path))
     return resolved.lstrip("./") if resolved.startswith("./") else resolved, parts.fragment
+
+
+def _linked_item(current: str, href: str) -> str | None:
+    """The archive path `href` points at from the item at `current`; None for anything outside
+    the archive (http, data, mailto: never fetched)."""
+    if _EXTERNAL.match(href) and not href.startswith(f"{ARCHIVE_SCHEME}:"):
+        return None
+    return resolve_link(current, href.removeprefix(f"{ARCHIVE_SCHEME}:"))[0]
 
 
 def _candidates(path: str) -> tuple[str, ...]:
@@ -88,11 +96,8 @@ def read_page(reader: Any, path: str) -> Page | None:
     total = 0
     if is_html:
         for match in _IMG_SRC.finditer(text):
-            href = match.group(2).strip()
-            if _EXTERNAL.match(href) and not href.startswith(f"{ARCHIVE_SCHEME}:"):
-                continue  # never fetched
-            target, _ = resolve_link(own, href.removeprefix(f"{ARCHIVE_SCHEME}:"))
-            if target in images:
+            target = _linked_item(own, match.group(2).strip())
+            if target is None or target in images:
                 continue
             if len(images) >= PAGE_IMAGES_MAX or total >= PAGE_IMAGE_BYTES_MAX:
                 break

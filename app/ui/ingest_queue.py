@@ -79,7 +79,7 @@ class IngestQueue(QObject):
 
     def add_files(self, files: list[str]) -> None:
         """Queue files known to be sources for their keyword pass."""
-        keys = [f for f in dict.fromkeys(path_key(f) for f in files)]
+        keys = dict.fromkeys(path_key(f) for f in files)
         new = [f for f in keys if f not in self.schedule.pending]
         if not new:
             return
