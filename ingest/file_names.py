@@ -60,3 +60,12 @@ def shown(text: str) -> str:
         except UnicodeEncodeError:  # a surrogate no byte escape made
             return text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def same_file(path: str | os.PathLike[str]) -> str:
+    """One spelling of a file's path (home expanded, links and dots resolved): how the window
+    keys its sources and the pipeline recognises the ones it is asked to skip."""
+    try:
+        return str(Path(path).expanduser().resolve())
+    except OSError:
+        return str(path)

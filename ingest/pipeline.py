@@ -55,7 +55,7 @@ from ingest.events import (
     damaged_words,
     document_noun,
 )
-from ingest.file_names import kind_from_name, real_path, shown
+from ingest.file_names import kind_from_name, real_path, same_file, shown
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.parse_worker import Task, parse_range, read_rows, worker_init
 from ingest.readers.zim import ReadingOrder, ZimReader
@@ -222,7 +222,7 @@ class _IngestRun:
         chunk_tokens: int | None = None,
         skip: Collection[str] = (),
     ) -> None:
-        self.skip = {_same_file(p) for p in skip}
+        self.skip = {same_file(p) for p in skip}
         self.paths = paths
         self.store_path = store_path
         self.keyword_only = keyword_only
@@ -283,7 +283,7 @@ class _IngestRun:
     ) -> Iterator[ProgressEvent | SourceResult]:
         # Unfinished sources first: they were asked for in an earlier run.
         for rec in store.sources():
-            if self.skip and _same_file(real_path(rec.path)) in self.skip:
+            if self.skip and same_file(real_path(rec.path)) in self.skip:
                 continue  # paused: left as it is until resumed
             if rec.stage == "reading" or (
                 rec.stage in ("keyword", "embedding") and not self.keyword_only
@@ -797,14 +797,6 @@ def _start_embed_clock(job: _Job) -> None:
     if not job.embed_started:
         job.embed_started = time.monotonic()
         job.embed_base = job.embed_count
-
-
-def _same_file(path: str) -> str:
-    """One spelling of a file's path (as the window keys its sources)."""
-    try:
-        return str(Path(path).expanduser().resolve())
-    except OSError:
-        return path
 
 
 def _kind_of(path: Path) -> str:

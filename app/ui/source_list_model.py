@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from ingest.events import UNFINISHED_STAGES, VISIBLE_STAGES, damaged_words
-from ingest.file_names import kind_from_name, shown
+from ingest.file_names import kind_from_name, same_file, shown
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -52,11 +52,7 @@ class SourceRow:
     damaged_names: list[str] = field(default_factory=list)
 
 
-def path_key(path: str | os.PathLike[str]) -> str:
-    try:
-        return str(Path(path).expanduser().resolve())
-    except OSError:
-        return str(path)
+path_key = same_file  # a source's key in the window: its file, one spelling
 
 
 def human_size(size: int) -> str:
