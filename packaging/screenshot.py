@@ -100,7 +100,7 @@ def main() -> int:
             window.sources_refreshed.connect(on_first_listing)
             window.start()
             state["step"] = "listing"
-        elif step == "ingest" and searchable() and window.chat_model is not None:
+        elif step == "ingest" and searchable() and window.chat.chat_model is not None:
             window.tabs.setCurrentIndex(0)
             window.chat_view.input.setPlainText(question)
             window.chat_view._on_input_submitted()
@@ -113,7 +113,7 @@ def main() -> int:
         if state["step"] != "listing":
             return
         state["step"] = "ingest"
-        QTimer.singleShot(300, lambda: (grab(window, "welcome.png"), window.add_demo_library()))
+        QTimer.singleShot(300, lambda: (grab(window, "welcome.png"), window.library.add_demo_library()))
 
     def on_answer() -> None:
         QTimer.singleShot(300, after_answer)

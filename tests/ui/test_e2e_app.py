@@ -41,7 +41,7 @@ def test_the_default_model_answers_with_citations_that_open_in_the_reader(
         ),
         timeout=600_000,
     )
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=120_000)
     assert "bundled default" in window.model_label.text()
     box = window.chat_view.input
     qtbot.keyClicks(box, "Where was the Lighthouse of Alexandria built?")

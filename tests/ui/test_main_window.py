@@ -84,7 +84,7 @@ def test_a_corrupt_file_shows_its_reason_and_the_others_still_ingest(
 def test_an_answer_streams_in_with_citations_and_source_cards(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
     model = FakeChatModel([ANSWER], token_delay=0.03)
     window = make_window(fake_services(model), store=built_store)
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     seen: list[str] = []
     timer = QTimer()
     timer.timeout.connect(
@@ -113,7 +113,7 @@ def test_clicking_a_citation_opens_the_passage_highlighted_in_the_reader(
     qtbot, make_window, built_store
 ):  # type: ignore[no-untyped-def]
     window = make_window(store=built_store)
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
     answer = window.chat_view.answer_widgets()[-1]
@@ -138,7 +138,7 @@ def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ig
     long_answer = " ".join(["The lighthouse [1] was tall."] * 200)
     model = FakeChatModel([long_answer], token_delay=0.05)
     window = make_window(fake_services(model), store=built_store)
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     ask(qtbot, window, "How tall was the lighthouse of Alexandria?")
     qtbot.waitUntil(
         lambda: bool(window.chat_view.current and window.chat_view.current.text), timeout=30_000
@@ -151,7 +151,7 @@ def test_escape_stops_a_generation(qtbot, make_window, built_store):  # type: ig
     assert len(answer.text) < len(long_answer)
     assert window.chat_view.send_button.text() == "Ask"
     # The stopped turn's conversation is the current one, so a next question continues it.
-    assert window.conversation_id is not None
+    assert window.chat.conversation_id is not None
     qtbot.waitUntil(lambda: window.conversations.list.count() == 1)
     # The stopped turn is kept: reopening the conversation shows the question and what was
     # written before Esc, marked as stopped.
@@ -255,8 +255,8 @@ def test_the_offload_page_with_a_gpu_shows_its_memory_and_what_fits(  # type: ig
 
 def test_a_failed_model_load_says_what_happened_and_what_to_try(qtbot, make_window):  # type: ignore[no-untyped-def]
     window = make_window(fake_services(fail="model.gguf is not a GGUF file"))
-    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=30_000)
-    box = window.model_error_box
+    qtbot.waitUntil(lambda: window.chat.model_state == "failed", timeout=30_000)
+    box = window.chat.model_error_box
     assert box.isVisible()
     assert "not a GGUF file" in box.text()
     assert "What to try" in box.informativeText()
@@ -275,12 +275,12 @@ def test_an_empty_library_explains_itself_and_offers_the_ways_in(qtbot, make_win
 
 def test_ctrl_n_starts_a_new_chat(qtbot, make_window, built_store):  # type: ignore[no-untyped-def]
     window = make_window(store=built_store)
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
-    assert window.conversation_id is not None
+    assert window.chat.conversation_id is not None
     qtbot.keyClick(window.chat_view.input, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    assert window.conversation_id is None
+    assert window.chat.conversation_id is None
     assert window.chat_view.transcript.messages == []
     # Shift+Enter adds a line instead of sending.
     box = window.chat_view.input
@@ -305,7 +305,7 @@ def test_the_event_loop_never_stalls_during_ingest_and_generation(
         ),
         timeout=INGEST_TIMEOUT,
     )
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     with qtbot.waitSignal(window.answer_finished, timeout=60_000):
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
     lag.stop()
@@ -352,7 +352,7 @@ def test_reclaim_disk_space_gives_back_what_a_removed_source_held(qtbot, make_wi
     rows = window.source_model.rows()
     assert len(rows) >= 2
     victim = rows[0]
-    window._remove_source(victim.key, victim.source_id)
+    window.library._remove_source(victim.key, victim.source_id)
     qtbot.waitUntil(lambda: not window.ingest.is_busy(), timeout=INGEST_TIMEOUT)
     with qtbot.waitSignal(window.ingest.compacted, timeout=INGEST_TIMEOUT) as done:
         window.compact_action.trigger()
@@ -372,8 +372,8 @@ def test_changing_only_temperature_or_answer_length_keeps_the_loaded_weights(qtb
 
     services = Services(embedder_factory=lambda _d: HashingEmbedder(), model_loader=loader)
     window = make_window(services)
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=30_000)
-    first = window.chat_model
+    qtbot.waitUntil(lambda: window.chat.model_state == "ready", timeout=30_000)
+    first = window.chat.chat_model
 
     def save(change) -> None:  # type: ignore[no-untyped-def]
         dialog = window.open_settings()
@@ -384,11 +384,11 @@ def test_changing_only_temperature_or_answer_length_keeps_the_loaded_weights(qtb
     save(lambda d: d.model_page.temperature_spin.setValue(1.3))
     save(lambda d: d.model_page.answer_spin.setValue(200))
     qtbot.wait(200)
-    assert loads == [4096] and window.chat_model is first and not first.closed
+    assert loads == [4096] and window.chat.chat_model is first and not first.closed
     assert window.settings.model.temperature == pytest.approx(1.3)
     save(lambda d: d.model_page.context_spin.setValue(2048))
-    qtbot.waitUntil(lambda: window.model_state == "ready" and len(loads) == 2, timeout=30_000)
-    assert loads == [4096, 2048] and first.closed and window.chat_model is not first
+    qtbot.waitUntil(lambda: window.chat.model_state == "ready" and len(loads) == 2, timeout=30_000)
+    assert loads == [4096, 2048] and first.closed and window.chat.chat_model is not first
 
 
 def test_a_model_still_loading_when_the_window_closes_is_freed(qtbot, make_window):  # type: ignore[no-untyped-def]
@@ -404,7 +404,7 @@ def test_a_model_still_loading_when_the_window_closes_is_freed(qtbot, make_windo
 
     services = Services(embedder_factory=lambda _d: HashingEmbedder(), model_loader=slow)
     window = make_window(services)
-    assert window.model_state == "loading"
+    assert window.chat.model_state == "loading"
     threading.Timer(0.3, release.set).start()  # the load ends after the window has closed
     window.close()
     qtbot.waitUntil(lambda: bool(made) and made[0].closed, timeout=30_000)
@@ -427,21 +427,21 @@ def test_the_chat_history_is_read_and_written_off_the_gui_thread(  # type: ignor
 
     monkeypatch.setattr(services, "open_history", watched)
     window = make_window(store=built_store)
-    qtbot.waitUntil(lambda: window.chat_model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.chat.chat_model is not None, timeout=30_000)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         ask(qtbot, window, "Where did the lighthouse of Alexandria stand?")
     qtbot.waitUntil(lambda: window.conversations.list.count() == 1)
-    cid = window.conversation_id
+    cid = window.chat.conversation_id
     with qtbot.waitSignal(window.conversations_refreshed):
-        window._on_conversations_rename_requested(cid, "Pharos")
+        window.chat._on_conversations_rename_requested(cid, "Pharos")
     assert "Pharos" in window.conversations.list.item(0).text()
     with qtbot.waitSignal(window.conversations_refreshed):
         window.new_chat()
     window.conversations.list.setCurrentRow(0)
     qtbot.waitUntil(lambda: len(window.chat_view.transcript.messages) >= 2)
-    window._on_conversations_delete_requested(cid)
+    window.chat._on_conversations_delete_requested(cid)
     qtbot.waitUntil(lambda: window.conversations.list.count() == 0)
-    assert window.conversation_id is None and window.chat_view.transcript.messages == []
+    assert window.chat.conversation_id is None and window.chat_view.transcript.messages == []
     assert opened_on and threading.main_thread().name not in opened_on
 
 
