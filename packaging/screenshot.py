@@ -113,7 +113,9 @@ def main() -> int:
         if state["step"] != "listing":
             return
         state["step"] = "ingest"
-        QTimer.singleShot(300, lambda: (grab(window, "welcome.png"), window.library.add_demo_library()))
+        QTimer.singleShot(
+            300, lambda: (grab(window, "welcome.png"), window.library.add_demo_library())
+        )
 
     def on_answer() -> None:
         QTimer.singleShot(300, after_answer)

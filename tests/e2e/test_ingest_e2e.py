@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys
 import time
-from ingest import embed_worker, pipeline
+from ingest import embed_worker, jobs, pipeline
 from ingest.embedding import SentenceTransformerEmbedder
 pipeline.WRITE_BATCH_ROWS = 16
-pipeline.DOCS_PER_TASK = 5
+jobs.DOCS_PER_TASK = 5
 embed_worker.EMBED_SUB_BATCH = 8
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import embed_worker, parse_worker, pipeline
+from ingest import embed_worker, jobs, parse_worker, pipeline
 from ingest.embedding import HashingEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, embed_pending, ingest_paths
 from ingest.store import LibraryStore
@@ -25,7 +25,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many small batches and tasks, so checkpoints and resumes happen inside one source."""
     monkeypatch.setattr(pipeline, "WRITE_BATCH_ROWS", 25)
-    monkeypatch.setattr(pipeline, "DOCS_PER_TASK", 7)
+    monkeypatch.setattr(jobs, "DOCS_PER_TASK", 7)
 
 
 def run(paths, lib: Path, **kw) -> list[ProgressEvent | SourceResult]:  # type: ignore[no-untyped-def]
@@ -50,7 +50,7 @@ def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     lib = tmp_path_factory.mktemp("reference") / "lib"
     mp = pytest.MonkeyPatch()
     mp.setattr(pipeline, "WRITE_BATCH_ROWS", 25)
-    mp.setattr(pipeline, "DOCS_PER_TASK", 7)
+    mp.setattr(jobs, "DOCS_PER_TASK", 7)
     try:
         run([corpus], lib)
     finally:
