@@ -518,3 +518,14 @@ def document_slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
             end += 1  # extend to the end of the document the slice stops in
         yield table.slice(start, end - start)
         start = end
+
+
+def load_native_libraries() -> None:
+    """Import the native libraries that adding a source uses in this process: Lance's core
+    (tens of MB of Rust, first imported by a table update), libzim and the HTML parser (opening
+    a source to plan it). A first import loads its shared library while holding Python's lock —
+    a GUI calls this while it starts, so that stall does not come while a library is added."""
+    import ebooklib  # noqa: F401
+    import lance  # noqa: F401
+    import libzim  # noqa: F401
+    import selectolax.lexbor  # noqa: F401

@@ -3,7 +3,6 @@ and unload it, and its state for whoever shows it. No Qt: the window only relays
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
@@ -117,6 +116,5 @@ class ModelManager:
     @staticmethod
     def _free(model: Any) -> None:
         if model is not None:
-            model.close()
-            del model
-            gc.collect()
+            model.close()  # frees the weights now, without a cycle collection (which walks
+            # every object of the process, 100s of ms with torch loaded, on the caller's thread)

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.pool = WorkerPool(self)
         self.store_path = library_path(self.settings)
         self._closing = False
+        self.embedder_warm = False  # the query embedder is loaded (Services.warm_up)
 
         self.source_model = SourceListModel(self)
         self.ingest = IngestQueue(
@@ -216,6 +217,13 @@ class MainWindow(QMainWindow):
         self.chat.refresh_conversations()
         self.library.refresh_sources()
         self.chat.load_model()
+        services, device = self.services, self.settings.retrieval.embed_device
+        self.pool.run_task(
+            lambda cancel: services.warm_up(device),
+            lambda _r: setattr(self, "embedder_warm", True),
+            lambda msg: log.warning("the embedder could not be loaded: %s", msg),
+            name="warm-up",
+        )
         if files:
             self.add_paths(files)
 

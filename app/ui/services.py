@@ -7,6 +7,7 @@ the embedder and the chat model — through `Services`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -56,6 +57,27 @@ class Services:
             if device not in self._embedders:
                 self._embedders[device] = self.embedder_factory(device)
             return self._embedders[device]
+
+    def warm_up(self, device: str) -> None:
+        """Load the query embedder and the store's native libraries now, on a worker: the
+        embedder's first use imports torch and sentence-transformers, whose C extensions hold
+        Python's lock for a few hundred ms at a time, and so do Lance's and libzim's. Paid
+        while the window opens, those stalls are not met while a library is added or a question
+        answered.
+
+        Python's cycle collector is held off meanwhile, and what the imports built is then
+        frozen out of it (gc.freeze): a full collection walks every object there is, and with
+        torch loaded — millions of them — each one held the window still for 100–400 ms while
+        a library was being added. Frozen objects are never walked again."""
+        from ingest.store import load_native_libraries
+
+        gc.disable()
+        try:
+            load_native_libraries()
+            self.embedder(device).embed(["warm up"])
+        finally:
+            gc.freeze()
+            gc.enable()
 
 
 # --- library ----------------------------------------------------------------------------------
