@@ -28,8 +28,9 @@ covers, so after a crash anything past a checkpoint is deleted and re-done (see
 ingest.pipeline). One writer at a time holds `writer.lock` in the store folder; readers never
 lock and always see the latest committed version (read_consistency_interval = 0).
 
-LibraryStore is this module (sources, chunks, vectors, the writer lock) with its searches from
-ingest.store_search and its index upkeep from ingest.store_indexes.
+LibraryStore is this module (meta, sources, chunks, the writer lock) with its vectors from
+ingest.store_vectors, its searches from ingest.store_search and its index upkeep from
+ingest.store_indexes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +49,7 @@ import pyarrow as pa
 
 from ingest import indexes as ix
 from ingest import records
-from ingest.errors import EmbedderMismatch, StoreError
+from ingest.errors import StoreError
 from ingest.file_names import stored_path
 from ingest.indexes import IndexWork
 from ingest.records import (
@@ -63,10 +64,10 @@ from ingest.records import (
     source_of,
     sources_schema,
     storable,
-    vectors_schema,
 )
 from ingest.store_indexes import IndexMixin
 from ingest.store_search import SearchMixin, SearchMode
+from ingest.store_vectors import VectorsMixin
 from ingest.writer_lock import WriterLock
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 
 
-class LibraryStore(IndexMixin, SearchMixin):
+class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
     """The library on disk: search for everyone, writes for one writer at a time.
 
     `embedder` is needed for vector and hybrid search and for stage 2; without one, hybrid
@@ -169,27 +170,6 @@ class LibraryStore(IndexMixin, SearchMixin):
         self._meta.delete(f"key IN {in_list(keys)}")
         self._meta.add([{"key": k, "value": v} for k, v in values.items()])
 
-    def recorded_embedder(self) -> tuple[str, int] | None:
-        """(name, dim) of the embedder this store's vectors were made with, if any."""
-        meta = self.meta()
-        if "embedder" not in meta:
-            return None
-        return meta["embedder"], int(meta.get("embedder_dim", "0"))
-
-    def check_embedder(self, embedder: Embedder) -> None:
-        """Raise EmbedderMismatch when the store's vectors come from another embedder."""
-        recorded = self.recorded_embedder()
-        if recorded is None or recorded == (embedder.name, embedder.dim):
-            return
-        name, dim = recorded
-        raise EmbedderMismatch(
-            f"This library's vectors were made with the embedder '{name}' ({dim} dimensions), "
-            f"not '{embedder.name}' ({embedder.dim}); mixing them would give wrong results. "
-            f"Re-embed every source with the new one by running "
-            f"`librarian ingest --rebuild-vectors` (keyword search keeps working meanwhile), "
-            f"or go back to '{name}'."
-        )
-
     def passage_tokens(self, asked: int | None = None) -> int:
         """The passage size (in estimated tokens) of this library, recorded the first time.
 
@@ -211,37 +191,8 @@ class LibraryStore(IndexMixin, SearchMixin):
             )
         return int(recorded)
 
-    def reset_vectors(self, embedder: Embedder) -> None:
-        """Drop every vector and record `embedder`; sources go back to stage "embedding"."""
-        with self.writing():
-            if "vectors" in self._table_names():
-                self._db.drop_table("vectors")
-            self._vectors = None
-            self._set_meta(embedder=embedder.name, embedder_dim=str(embedder.dim))
-            self._meta.delete("key = 'vector_index_rows'")
-            for rec in self.sources():
-                if rec.stage in ("embedding", "ready"):
-                    self.update_source(
-                        rec.source_id,
-                        stage="embedding",
-                        embedded=0,
-                        embed_ordinal=0,
-                        embedder=embedder.name,
-                    )
-            self.embedder = embedder
-
     def _table_names(self) -> list[str]:
         return list(self._db.list_tables().tables)
-
-    def _vector_table(self, create_dim: int | None = None) -> Any:
-        if self._vectors is None:
-            if "vectors" in self._table_names():
-                self._vectors = self._db.open_table("vectors")
-            elif create_dim is not None:
-                self._vectors = self._db.create_table(
-                    "vectors", schema=vectors_schema(create_dim), exist_ok=True
-                )
-        return self._vectors
 
     # ----------------------------------------------------------------------- writer lock
 
@@ -398,65 +349,10 @@ class LibraryStore(IndexMixin, SearchMixin):
         self._chunks.delete(where)
         self.delete_vectors(source_id, from_ordinal)
 
-    def delete_vectors(self, source_id: str, from_ordinal: int = 0) -> None:
-        self._require_writer()
-        table = self._vector_table()
-        if table is None:
-            return
-        where = f"source_id = {quote(source_id)}"
-        if from_ordinal > 0:
-            where += f" AND ordinal >= {int(from_ordinal)}"
-        table.delete(where)
-
-    def add_vectors(
-        self, source_id: str, chunk_ids: Sequence[str], ordinals: Sequence[int], vectors: np.ndarray
-    ) -> None:
-        """Append vectors; the first ones record the store's embedder."""
-        self._require_writer()
-        if not len(chunk_ids):
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        dim = int(vectors.shape[1])
-        if self.recorded_embedder() is None:
-            if self.embedder is None:
-                raise StoreError("Vectors can only be written with an embedder.")
-            self._set_meta(embedder=self.embedder.name, embedder_dim=str(self.embedder.dim))
-        table = self._vector_table(create_dim=dim)
-        item = self._vector_item_type()
-        table.add(
-            pa.table(
-                {
-                    "chunk_id": pa.array(list(chunk_ids), pa.string()),
-                    "source_id": pa.array([source_id] * len(chunk_ids), pa.string()),
-                    "ordinal": pa.array(list(ordinals), pa.int64()),
-                    "vector": pa.FixedSizeListArray.from_arrays(
-                        pa.array(vectors.astype(item.to_pandas_dtype()).ravel(), item), dim
-                    ),
-                }
-            )
-        )
-
-    def _vector_item_type(self) -> pa.DataType:
-        """What the vector table stores a vector's numbers as (float16; float32 in libraries
-        written before VECTOR_ITEM_TYPE, until `reclaim` halves them). Read afresh: another
-        process may have halved them since."""
-        table = self._vector_table()
-        if table is None:
-            return records.VECTOR_ITEM_TYPE
-        return table.schema.field("vector").type.value_type
-
     def chunk_count(self, source_id: str | None = None) -> int:
         if source_id is None:
             return int(self._chunks.count_rows())
         return int(self._chunks.count_rows(f"source_id = {quote(source_id)}"))
-
-    def vector_count(self, source_id: str | None = None) -> int:
-        table = self._vector_table()
-        if table is None:
-            return 0
-        if source_id is None:
-            return int(table.count_rows())
-        return int(table.count_rows(f"source_id = {quote(source_id)}"))
 
     def iter_chunks(
         self,

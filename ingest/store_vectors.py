@@ -1,0 +1,143 @@
+"""LibraryStore's vectors: the embedder they were made with (one per library, never mixed),
+the table that holds them (float16; see ingest.records.VECTOR_ITEM_TYPE), writing, counting and
+dropping them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from ingest import records
+from ingest.errors import EmbedderMismatch, StoreError
+from ingest.records import SourceRecord, quote, vectors_schema
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from ingest.embedding import Embedder
+
+
+class VectorsMixin:
+    """LibraryStore's vectors (the store's own attributes are declared for the checker)."""
+
+    if TYPE_CHECKING:
+        embedder: Embedder | None
+        _db: Any
+        _meta: Any
+        _vectors: Any
+
+        def meta(self) -> dict[str, str]: ...
+        def _set_meta(self, **values: str) -> None: ...
+        def _require_writer(self) -> None: ...
+        def _table_names(self) -> list[str]: ...
+        def writing(self, timeout: float | None = 30.0) -> AbstractContextManager[None]: ...
+        def sources(self) -> list[SourceRecord]: ...
+        def update_source(self, source_id: str, **values: Any) -> None: ...
+
+    def recorded_embedder(self) -> tuple[str, int] | None:
+        """(name, dim) of the embedder this store's vectors were made with, if any."""
+        meta = self.meta()
+        if "embedder" not in meta:
+            return None
+        return meta["embedder"], int(meta.get("embedder_dim", "0"))
+
+    def check_embedder(self, embedder: Embedder) -> None:
+        """Raise EmbedderMismatch when the store's vectors come from another embedder."""
+        recorded = self.recorded_embedder()
+        if recorded is None or recorded == (embedder.name, embedder.dim):
+            return
+        name, dim = recorded
+        raise EmbedderMismatch(
+            f"This library's vectors were made with the embedder '{name}' ({dim} dimensions), "
+            f"not '{embedder.name}' ({embedder.dim}); mixing them would give wrong results. "
+            f"Re-embed every source with the new one by running "
+            f"`librarian ingest --rebuild-vectors` (keyword search keeps working meanwhile), "
+            f"or go back to '{name}'."
+        )
+
+    def reset_vectors(self, embedder: Embedder) -> None:
+        """Drop every vector and record `embedder`; sources go back to stage "embedding"."""
+        with self.writing():
+            if "vectors" in self._table_names():
+                self._db.drop_table("vectors")
+            self._vectors = None
+            self._set_meta(embedder=embedder.name, embedder_dim=str(embedder.dim))
+            self._meta.delete("key = 'vector_index_rows'")
+            for rec in self.sources():
+                if rec.stage in ("embedding", "ready"):
+                    self.update_source(
+                        rec.source_id,
+                        stage="embedding",
+                        embedded=0,
+                        embed_ordinal=0,
+                        embedder=embedder.name,
+                    )
+            self.embedder = embedder
+
+    def _vector_table(self, create_dim: int | None = None) -> Any:
+        if self._vectors is None:
+            if "vectors" in self._table_names():
+                self._vectors = self._db.open_table("vectors")
+            elif create_dim is not None:
+                self._vectors = self._db.create_table(
+                    "vectors", schema=vectors_schema(create_dim), exist_ok=True
+                )
+        return self._vectors
+
+    def delete_vectors(self, source_id: str, from_ordinal: int = 0) -> None:
+        self._require_writer()
+        table = self._vector_table()
+        if table is None:
+            return
+        where = f"source_id = {quote(source_id)}"
+        if from_ordinal > 0:
+            where += f" AND ordinal >= {int(from_ordinal)}"
+        table.delete(where)
+
+    def add_vectors(
+        self, source_id: str, chunk_ids: Sequence[str], ordinals: Sequence[int], vectors: np.ndarray
+    ) -> None:
+        """Append vectors; the first ones record the store's embedder."""
+        self._require_writer()
+        if not len(chunk_ids):
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = int(vectors.shape[1])
+        if self.recorded_embedder() is None:
+            if self.embedder is None:
+                raise StoreError("Vectors can only be written with an embedder.")
+            self._set_meta(embedder=self.embedder.name, embedder_dim=str(self.embedder.dim))
+        table = self._vector_table(create_dim=dim)
+        item = self._vector_item_type()
+        table.add(
+            pa.table(
+                {
+                    "chunk_id": pa.array(list(chunk_ids), pa.string()),
+                    "source_id": pa.array([source_id] * len(chunk_ids), pa.string()),
+                    "ordinal": pa.array(list(ordinals), pa.int64()),
+                    "vector": pa.FixedSizeListArray.from_arrays(
+                        pa.array(vectors.astype(item.to_pandas_dtype()).ravel(), item), dim
+                    ),
+                }
+            )
+        )
+
+    def _vector_item_type(self) -> pa.DataType:
+        """What the vector table stores a vector's numbers as (float16; float32 in libraries
+        written before VECTOR_ITEM_TYPE, until `reclaim` halves them). Read afresh: another
+        process may have halved them since."""
+        table = self._vector_table()
+        if table is None:
+            return records.VECTOR_ITEM_TYPE
+        return table.schema.field("vector").type.value_type
+
+    def vector_count(self, source_id: str | None = None) -> int:
+        table = self._vector_table()
+        if table is None:
+            return 0
+        if source_id is None:
+            return int(table.count_rows())
+        return int(table.count_rows(f"source_id = {quote(source_id)}"))
