@@ -13,8 +13,7 @@ of Alexandria — Destruction".
 
 Token counts use a cheap estimate calibrated against all-MiniLM-L6-v2's WordPiece tokenizer
 (the model truncates at 256 word pieces; the default budget of 200 leaves room for the title
-prefix and estimate error). It errs on the high side for non-English text, whose words the
-English vocabulary breaks into many pieces.
+prefix and estimate error), script by script: see `estimate_tokens`.
 """
 
 from __future__ import annotations
@@ -29,12 +28,45 @@ from ingest.documents import Chunk, DocumentText, Locator, heading
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 30
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+# Scripts the tokenizer reads a character at a time (Han, kana, full-width forms), Hangul
+# syllables (each decomposed into 2-3 jamo pieces), scripts written without spaces between words
+# (Thai, Lao, Myanmar, Khmer), and the combining marks that belong inside a word: vowel signs of
+# the Indic scripts, Arabic and Hebrew points, Latin accents (Python's \w leaves them out).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+_HANGUL = "\uac00-\ud7a3"
+_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_MARKS = (
+    "\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0963\u0966-\u0dff"
+)
+_WORD = re.compile(
+    rf"(?P<cjk>[{_CJK}])|(?P<hangul>[{_HANGUL}]+)|(?P<unspaced>[{_UNSPACED}]+)"
+    rf"|(?P<word>(?:\w|[{_MARKS}])+)|[^\w\s]"
+)
+_PLAIN_WORD = re.compile(rf"(?:\w|[{_MARKS}])+|[^\w\s]")  # for text without the scripts above
+_SPECIAL_SCRIPTS = re.compile(f"[{_CJK}{_HANGUL}{_UNSPACED}]")
+# Marks the tokenizer drops (it strips accents: Unicode category Mn), counted out of a word.
+_DROPPED_MARKS = re.compile(
+    "[\u0300-\u036f\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a"
+    "\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"
+    "\u0900-\u0902\u093a\u093c\u0941-\u0948\u094d\u0951-\u0957\u0962\u0963"
+    "\u0981\u09bc\u09c1-\u09c4\u09cd\u09e2\u09e3\u0a01\u0a02\u0a3c\u0a41-\u0a51"
+    "\u0a70\u0a71\u0a75\u0a81\u0a82\u0abc\u0ac1-\u0ac8\u0acd\u0ae2\u0ae3"
+    "\u0b01\u0b3c\u0b3f\u0b41-\u0b44\u0b4d\u0b56\u0b62\u0b63\u0b82\u0bc0\u0bcd"
+    "\u0c00\u0c3e-\u0c40\u0c46-\u0c56\u0c62\u0c63\u0cbc\u0ccc\u0ccd\u0d41-\u0d44\u0d4d]"
+)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# A sentence ends at . ! ? (or their CJK/Arabic forms), optionally followed by closing quotes or
-# brackets, then whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？؟…])[\"'”’)\]]*\s+")
-_WORD_SPAN = re.compile(r"\S+")
+# A sentence ends at . ! ? and their forms in other scripts (Arabic ؟ and ۔, the Devanagari
+# danda । and ॥, Armenian ։, Ethiopic ።, Myanmar ။), optionally followed by closing quotes or
+# brackets (they stay with the sentence), then whitespace (the `gap` between two sentences);
+# after the CJK full stops 。！？ no space is needed.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…؟۔।॥։።။。！？])"
+    r"(?:(?<=[。！？])[」』）〉》\"”’)\]]*|[\"'”’»)\]]*(?=\s))(?P<gap>\s*)"
+)
+# A word for cutting an over-long sentence: a run of non-space characters, but a single
+# character in scripts written without spaces between words.
+_WORD_SPAN = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 # Words after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
     {
@@ -55,13 +87,17 @@ _ASCII_PUNCTUATION = bytes(
 
 
 def estimate_tokens(text: str) -> int:
-    """A fast upper-leaning estimate of WordPiece tokens for `text`.
+    """A fast estimate of all-MiniLM-L6-v2's WordPiece tokens for `text`, script by script.
 
     ASCII words cost one piece plus one per ~5 letters beyond the first 6 (rare long words split);
-    non-ASCII words (Cyrillic, Arabic, accented) cost almost one piece per character, as the
-    English vocabulary knows few of them whole. Punctuation costs one each. Measured against the
-    real tokenizer on Gutenberg English, Belarusian Wikibooks and Arabic paragraphs, the estimate
-    is within about -20%/+25% of the true count.
+    other words (Cyrillic, Arabic, Devanagari, accented Latin) almost one piece per character, as
+    the English vocabulary knows few of them whole — not counting the marks the tokenizer strips
+    (vowel signs, points, accents); a Han or kana character one piece; a Hangul syllable 2.5 (it
+    is read as its jamo); Thai, Lao, Myanmar and Khmer, written without spaces, one per three
+    characters, so their passages are sized like others for reading and keyword search (the
+    bundled embedder reads little of them: a multilingual one is for those). Punctuation costs
+    one each. Against the real tokenizer (tests/unit/ingest/test_chunking.py): English, French,
+    Russian, Belarusian, Arabic, Hindi, Japanese, Chinese and Korean prose within -20%/+25%.
     """
     if text.isascii():
         return _ascii_estimate(text)
@@ -70,15 +106,29 @@ def estimate_tokens(text: str) -> int:
 
 def _word_by_word_estimate(text: str) -> int:
     """`estimate_tokens`'s rule applied a word at a time (any script)."""
-    total = 0
+    text = _DROPPED_MARKS.sub("", text)
+    if not _SPECIAL_SCRIPTS.search(text):
+        return sum(_word_cost(word) for word in _PLAIN_WORD.findall(text))
+    total = 0.0
     for match in _WORD.finditer(text):
-        word = match.group()
-        n = len(word)
-        if word.isascii():
-            total += 1 + (n - 2) // 5 if n > 6 else 1
-        else:
-            total += max(1, n - n // 8)
-    return total
+        kind = match.lastgroup
+        if kind == "word":
+            total += _word_cost(match.group())
+        elif kind == "hangul":
+            total += 2.5 * (match.end() - match.start())
+        elif kind == "unspaced":
+            total += max(1, (match.end() - match.start()) // 3)
+        else:  # a CJK character, or a punctuation mark
+            total += 1
+    return round(total)
+
+
+def _word_cost(word: str) -> int:
+    """Pieces of one word (or punctuation mark) of an alphabet the tokenizer splits on spaces."""
+    n = len(word)
+    if word.isascii():
+        return 1 + (n - 2) // 5 if n > 6 else 1
+    return max(1, n - n // 8)
 
 
 def _ascii_estimate(text: str) -> int:
@@ -145,10 +195,11 @@ class _Span:
 
 def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Non-blank pieces of text[start:end] separated by `pattern`, trimmed of whitespace."""
+    gap = "gap" if "gap" in pattern.groupindex else 0  # the separator, when not all the match
     pos = start
     for match in pattern.finditer(text, start, end):
-        yield from _trimmed(text, pos, match.start())
-        pos = match.end()
+        yield from _trimmed(text, pos, match.start(gap))
+        pos = match.end(gap)
     yield from _trimmed(text, pos, end)
 
 
