@@ -125,18 +125,27 @@ class SearchMixin:
             return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
         depth = max(HYBRID_DEPTH * k, 40)
 
-        # Two chains side by side (each mostly waits on Lance's reads): the keyword search and
-        # the stored vectors of what it found; the query's embedding, the vector search and
-        # the rows of what that found. A passage both find is read twice; no chain waits.
-        def keywords_and_vectors() -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-            found = shown(self._keyword(query, depth, where))
-            return found, self.chunk_vectors([r["chunk_id"] for r in found])
-
-        keywords = _SEARCHES.submit(keywords_and_vectors)
+        # The keyword search and the vector search (with the query's embedding) side by side;
+        # then, side by side too, only what each lacks: the stored vectors of the passages only
+        # the keyword search found, the rows of those only the vector search found. Scattered
+        # reads cost per row at 10 M passages (bench/scale.py), so none is read twice.
+        keywords = _SEARCHES.submit(lambda: shown(self._keyword(query, depth, where)))
         try:
-            vector_rows = shown(self._vector(query, depth, where)) if self.embedder else []
+            hits = shown(self._vector_hits(query, depth, where)) if self.embedder else []
         finally:
-            keyword_rows, stored = keywords.result()
+            keyword_rows = keywords.result()
+        by_id = {r["chunk_id"]: r for r in keyword_rows}
+        near = {h["chunk_id"] for h in hits}
+        vectors = _SEARCHES.submit(self.chunk_vectors, [c for c in by_id if c not in near])
+        try:
+            by_id.update((r["chunk_id"], r) for r in self._chunk_rows(list(near - by_id.keys())))
+        finally:
+            stored = vectors.result()
+        vector_rows = [
+            {**by_id[h["chunk_id"]], "_distance": h["_distance"]}
+            for h in hits
+            if h["chunk_id"] in by_id
+        ]
         fused = self._fuse(query, keyword_rows, vector_rows, stored)
         best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
         return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
