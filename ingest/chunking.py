@@ -23,28 +23,21 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ingest import scripts
 from ingest.documents import Chunk, DocumentText, Locator, heading
 
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 30
 
-# Scripts the tokenizer reads a character at a time (Han, kana, full-width forms), Hangul
-# syllables (each decomposed into 2-3 jamo pieces), scripts written without spaces between words
-# (Thai, Lao, Myanmar, Khmer), and the combining marks that belong inside a word: vowel signs of
-# the Indic scripts, Arabic and Hebrew points, Latin accents (Python's \w leaves them out).
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
-_HANGUL = "\uac00-\ud7a3"
-_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
-_MARKS = (
-    "\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
-    "\u0900-\u0963\u0966-\u0dff"
-)
+# Scripts the tokenizer reads a character at a time (Han, kana), Hangul syllables (each read as
+# 2-3 jamo pieces), scripts written without spaces between words, and the combining marks that
+# belong inside a word: see ingest.scripts.
+_CJK, _HANGUL, _UNSPACED, _MARKS = scripts.CJK, scripts.HANGUL, scripts.UNSPACED, scripts.MARKS
 _WORD = re.compile(
     rf"(?P<cjk>[{_CJK}])|(?P<hangul>[{_HANGUL}]+)|(?P<unspaced>[{_UNSPACED}]+)"
     rf"|(?P<word>(?:\w|[{_MARKS}])+)|[^\w\s]"
 )
 _PLAIN_WORD = re.compile(rf"(?:\w|[{_MARKS}])+|[^\w\s]")  # for text without the scripts above
-_SPECIAL_SCRIPTS = re.compile(f"[{_CJK}{_HANGUL}{_UNSPACED}]")
 # Marks the tokenizer drops (it strips accents: Unicode category Mn), counted out of a word.
 _DROPPED_MARKS = re.compile(
     "[\u0300-\u036f\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a"
@@ -107,7 +100,7 @@ def estimate_tokens(text: str) -> int:
 def _word_by_word_estimate(text: str) -> int:
     """`estimate_tokens`'s rule applied a word at a time (any script)."""
     text = _DROPPED_MARKS.sub("", text)
-    if not _SPECIAL_SCRIPTS.search(text):
+    if not scripts.SEGMENTED.search(text):
         return sum(_word_cost(word) for word in _PLAIN_WORD.findall(text))
     total = 0.0
     for match in _WORD.finditer(text):

@@ -1,14 +1,26 @@
 """Content words: what a text is about, for scoring passages and sentences against a question.
 
-Lower-cased words without stop words, single letters or short numbers, crudely stemmed so
-"volcanoes" meets "volcano". Used by the store's hybrid ranking and by the chat's relevance
-floor, instant answer and checks: one notion of "the question's words" everywhere.
+Lower-cased words without the stop words of the text's language, single letters or short
+numbers, crudely stemmed so "volcanoes" meets "volcano". Used by the store's hybrid ranking and
+by the chat's relevance floor, instant answer and checks: one notion of "the question's words"
+everywhere.
+
+In other languages than English: the stop words are those of the language the text is in
+(worked out from its script, and for Latin and Cyrillic text from which language's function
+words it uses), so a French "son" is dropped but an English "son" is kept. Text written without
+spaces between words (Chinese, Japanese, Korean, Thai) gives its character pairs (triples for
+Thai) as words, so 組版 in a question meets 組版 inside a sentence; Arabic is normalised (short
+vowels and tatweel dropped, alef and yeh forms unified, the article ال and a joined و/ب/ف/ك/ل
+taken off), so الغذاء meets غذاء.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+
+from ingest import scripts
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -34,16 +46,211 @@ STOPWORDS = word_set(
     define defined defines definition
     """
 )
+# The function words of other languages Kiwix and Gutenberg ship most, by language code.
+OTHER_STOPWORDS: dict[str, frozenset[str]] = {
+    "fr": word_set(
+        """
+        le la les un une des du de et est en que qui dans pour pas au aux ce cet cette ces il
+        elle ils elles on nous vous je tu se sa son ses leur leurs sur par plus ne ou mais avec
+        comme été être avoir sont était étaient fait lui dont où quel quelle quels quelles qu
+        quoi comment pourquoi quand combien y a ont aussi très sans entre sous
+        """
+    ),
+    "de": word_set(
+        """
+        der die das den dem des ein eine einer eines einem einen und ist in im zu zum zur von
+        vom mit auf für nicht sich es er sie wir ihr ich du an am als auch aus bei dass daß wie
+        was wer wo wann warum welche welcher welches oder aber wird werden wurde wurden sind war
+        waren hat haben hatte nach vor über unter um nur noch so dann durch gegen ohne sehr
+        """
+    ),
+    "es": word_set(
+        """
+        el la los las un una unos unas de del y e o u en que es son por para con no se su sus
+        lo le les al como más pero fue fueron ser ha han había era eran sobre entre cuando donde
+        quién quiénes qué cuál cuáles cómo este esta estos estas ese esa esos esas también muy
+        sin hay
+        """
+    ),
+    "it": word_set(
+        """
+        il lo la i gli le un uno una di del dello della dei degli delle da dal dalla in nel
+        nello nella e ed o è sono che chi per con non si suo sua suoi sue al allo alla come più
+        ma fu furono essere ha hanno era erano su sul sulla tra fra quando dove quale quali
+        questo questa questi queste anche molto senza cosa perché
+        """
+    ),
+    "pt": word_set(
+        """
+        o a os as um uma uns umas de do da dos das e ou em no na nos nas que é são por para
+        com não se seu sua seus suas ao aos à às como mais mas foi foram ser tem têm era eram
+        sobre entre quando onde quem qual quais este esta estes estas esse essa isso também
+        muito sem porque
+        """
+    ),
+    "nl": word_set(
+        """
+        de het een en van in is op te dat die voor met zijn niet aan er ook als bij door om
+        maar wordt werd werden naar was waren heeft hebben had dan of uit wat wie waar hoe
+        welke deze dit
+        """
+    ),
+    "ru": word_set(
+        """
+        и в во не что он на я с со как а то все всё она так его но да ты к у же вы за бы по
+        только ее её мне было вот от меня еще ещё нет о об из ему когда даже ли если уже или ни
+        быть был была были него до вас там потом себя ничего ей может они тут где есть для мы
+        тебя их чем сам чтобы без кто этот эта это эти того этого этой этом какой какая какие
+        один при после над больше через нас про всего них много между является являются также
+        """
+    ),
+    "be": word_set(
+        """
+        і й ў у не што ён на я з са як а то ўсё яна так яго але ды ты да вы за б па толькі яе
+        мне было вось ад мяне яшчэ няма пра ці калі ўжо або быць быў была былі дзе ёсць для мы
+        іх чым сам каб без хто гэты гэта гэтыя таго гэтага гэтай які якая якія адзін пры пасля
+        над больш праз нас таксама з'яўляецца
+        """
+    ),
+    "uk": word_set(
+        """
+        і й в у не що він на я з зі як а то все вона так його але та ти до ви за би б по тільки
+        її мені було ось від мене ще немає про із чи коли вже або бути був була були де є для
+        ми їх чим сам щоб без хто цей ця це ці того цього цієї який яка які один при після над
+        більше через нас також
+        """
+    ),
+    "ar": word_set(
+        """
+        في من على الى عن مع هذا هذه ذلك تلك التي الذي الذين هو هي هم ان كان كانت ما لا لم لن قد
+        ثم او و بين كل بعد قبل عند حتى اذا كما اي هل ليس منذ خلال فيه فيها به بها له لها ماذا
+        متى اين كيف لماذا
+        """
+    ),
+    "hi": word_set(
+        """
+        का के की है हैं में से को और पर यह वह ने भी था थे थी हो होता होती होते कि जो एक इस उस
+        कर किया किए तो ही या लिए तक साथ बाद अपने अपनी अपना कुछ क्या कौन कब कहाँ कैसे क्यों
+        """
+    ),
+}
+_LATIN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
+_CYRILLIC_LANGUAGES = ("ru", "be", "uk")
+_CYRILLIC = re.compile(f"[{scripts.CYRILLIC}]")
+_ARABIC = re.compile(f"[{scripts.ARABIC}]")
+_DEVANAGARI = re.compile(f"[{scripts.DEVANAGARI}]")
+_SEGMENTED_RUN = re.compile(
+    f"(?P<cjk>[{scripts.CJK}]+)|(?P<hangul>[{scripts.HANGUL}]+)|(?P<unspaced>[{scripts.UNSPACED}]+)"
+)
+_HIRAGANA = re.compile(f"[{scripts.HIRAGANA}]")
+# Arabic: short vowels, shadda, sukun, dagger alef and tatweel go; alef, yeh and teh marbuta
+# forms become one letter each, as the same word is spelled every way in real text.
+_ARABIC_FOLD = str.maketrans(
+    {
+        **{chr(c): None for c in range(0x064B, 0x0660)},
+        "\u0670": None,
+        "\u0640": None,
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+    }  # fmt: skip
+)
+_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+
+
+def stopwords(language: str) -> frozenset[str]:
+    """The stop words of `language` (a code such as "fr"); English for one not listed."""
+    return OTHER_STOPWORDS.get(language, STOPWORDS)
+
+
+def text_language(words: set[str] | frozenset[str], text: str) -> str:
+    """The language of `text` (its lower-cased `words` given) among those with stop words:
+    by script, then by the function words it uses most; "en" when nothing says otherwise."""
+    if text.isascii():
+        candidates: tuple[str, ...] = _LATIN_LANGUAGES
+    elif _CYRILLIC.search(text):
+        candidates = _CYRILLIC_LANGUAGES
+    elif _ARABIC.search(text):
+        return "ar"
+    elif _DEVANAGARI.search(text):
+        return "hi"
+    else:
+        candidates = _LATIN_LANGUAGES
+    best, hits = candidates[0], 0
+    for lang in candidates:
+        n = len(words & stopwords(lang))
+        if n > hits:
+            best, hits = lang, n
+    return best
 
 
 def content_words(text: str) -> set[str]:
-    """The normalised topic words of `text`: no stopwords, no single characters, crude stems."""
+    """The normalised topic words of `text`: no stop words of its language, no single
+    characters, crude stems; character pairs where words are not spaced; Arabic folded."""
+    lowered = text.lower()
+    segmented = arabic = False
+    if lowered.isascii():
+        raw_words = set(_WORD.findall(lowered))
+    else:
+        lowered = unicodedata.normalize("NFKC", lowered)
+        segmented = scripts.SEGMENTED.search(lowered) is not None
+        arabic = _ARABIC.search(lowered) is not None
+        if arabic:
+            lowered = lowered.translate(_ARABIC_FOLD)
+        raw_words = set(scripts.WORD.findall(lowered))
+    stop = stopwords(text_language(raw_words, text))
     words = set()
-    for raw in set(_WORD.findall(text.lower())):
-        if len(raw) < 2 or raw in STOPWORDS or raw.isdigit() and len(raw) < 3:
+    for raw in raw_words:
+        if segmented and _SEGMENTED_RUN.search(raw):
+            words.update(_pieces(raw))
+            continue
+        if arabic and raw not in stop and _ARABIC.search(raw):
+            raw = _arabic_stem(raw)
+        if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
             continue
         words.add(stem(raw))
     return words
+
+
+def _pieces(word: str) -> set[str]:
+    """The words of a run written without spaces: pairs of Han/kana characters (leaving out
+    those with hiragana, the particles and endings), pairs of Hangul syllables (a particle
+    joined to a word leaves the word's pairs intact), triples of Thai letters; the rest of the
+    run (Latin letters, digits) as it is."""
+    out: set[str] = set()
+    pos = 0
+    for m in _SEGMENTED_RUN.finditer(word):
+        rest = word[pos : m.start()]
+        if len(rest) >= 2:
+            out.add(stem(rest))
+        pos = m.end()
+        run = m.group()
+        size = 3 if m.lastgroup == "unspaced" else 2
+        if len(run) < size:
+            if m.lastgroup != "cjk" or not _HIRAGANA.search(run):
+                out.add(run)
+            continue
+        for i in range(len(run) - size + 1):
+            piece = run[i : i + size]
+            if m.lastgroup == "cjk" and _HIRAGANA.search(piece):
+                continue
+            out.add(piece)
+    rest = word[pos:]
+    if len(rest) >= 2:
+        out.add(stem(rest))
+    return out
+
+
+def _arabic_stem(word: str) -> str:
+    """A folded Arabic word (see _ARABIC_FOLD) without its article or a joined
+    conjunction/preposition, when enough of the word is left."""
+    for prefix in _ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            return word[len(prefix) :]
+    return word
 
 
 @functools.lru_cache(maxsize=1 << 18)  # a search stems the same words in hundreds of passages

@@ -37,7 +37,7 @@ from app.chat.retrieval import (
 from app.llm.base import ChatModel, GenerationParams
 from app.settings import Settings
 from ingest.chunking import sentence_spans
-from ingest.terms import STOPWORDS, content_words, word_set
+from ingest.terms import STOPWORDS, content_words, stopwords, text_language, word_set
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,11 @@ def standalone_query(question: str, previous: Sequence[Turn]) -> str:
     if not depends:
         return question
     last = previous[-1]
+    stop = stopwords(text_language(set(last.question.lower().split()), last.question))
     terms: list[str] = []
     for w in re.findall(r"[\w'-]+", last.question):
         lw = w.lower()
-        if len(lw) > 1 and lw not in STOPWORDS and lw not in _ANAPHORA and lw not in terms:
+        if len(lw) > 1 and lw not in stop and lw not in _ANAPHORA and lw not in terms:
             terms.append(lw)
     for name in _NAME.findall(last.answer):
         n = name.strip()

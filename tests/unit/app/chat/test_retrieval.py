@@ -244,3 +244,18 @@ def test_a_passage_comes_with_the_sentences_around_it(make_hit) -> None:
         "Its bells were cast in 1620. The last bell rang in 1900."
     )
     assert (p.locator.start, p.locator.end) == (doc.index("It burned"), len(doc))
+
+
+def test_questions_in_other_languages_pass_the_relevance_floor(make_hit, make_retriever) -> None:
+    from tests.languages import SAMPLES
+
+    hits = [
+        make_hit("組版", SAMPLES["ja"], source="ja", ordinal=1),
+        make_hit("السرطان", SAMPLES["ar"], source="ar", ordinal=2),
+        make_hit("Кремль", SAMPLES["ru"], source="ru", ordinal=3),
+    ]
+    retriever = PassageRetriever(make_retriever(hits))
+    assert [p.title for p in retriever.retrieve("禁則処理とは何ですか")] == ["組版"]
+    assert [p.title for p in retriever.retrieve("ما هو دور الْغِذَاء في الوقاية؟")] == ["السرطان"]
+    assert [p.title for p in retriever.retrieve("Кто построил стены Кремля?")] == ["Кремль"]
+    assert retriever.retrieve("寿司の作り方は？") == []

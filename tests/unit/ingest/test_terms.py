@@ -1,0 +1,65 @@
+"""Content words in other languages: each text's own stop words, words cut apart where they are
+not spaced, Arabic folded — so the relevance floor and the ranking work beyond English."""
+
+from __future__ import annotations
+
+from ingest.terms import content_words, text_language
+from tests.languages import SAMPLES
+
+
+def test_english_is_as_before() -> None:
+    assert content_words("Who was the son of Zeus?") == {"son", "zeu"}
+    assert content_words("What is it?") == set()
+
+
+def test_each_text_drops_its_own_languages_function_words() -> None:
+    assert content_words("Qui était le fils de Zeus et où est son temple ?") == {
+        "fil",
+        "zeu",
+        "temple",
+    }
+    assert content_words("Wer war der Sohn des Zeus und wo ist sein Tempel?") >= {"sohn", "tempel"}
+    assert "der" not in content_words("Wer war der Sohn des Zeus?")
+    assert content_words("Какие стены у Кремля?") == {"стены", "кремля"}
+
+
+def test_the_language_of_a_text_comes_from_its_script_and_function_words() -> None:
+    langs = {k: text_language(set(t.lower().split()), t) for k, t in SAMPLES.items()}
+    assert langs["fr"] == "fr" and langs["ru"] == "ru" and langs["be"] == "be"
+    assert langs["ar"] == "ar" and langs["hi"] == "hi" and langs["en"] == "en"
+
+
+def test_a_japanese_question_meets_its_words_inside_a_sentence() -> None:
+    asked = content_words("日本語の組版で禁則処理とは何ですか")
+    assert {"組版", "禁則", "処理"} <= asked
+    assert not any("と" in w or "で" in w for w in asked)  # particles are not topics
+    assert asked <= content_words(SAMPLES["ja"])
+    assert content_words("ルビとは") <= content_words(SAMPLES["ja"])
+
+
+def test_a_chinese_question_meets_its_words_inside_a_sentence() -> None:
+    asked = content_words("长城是什么时候列入世界文化遗产的？")
+    held = content_words(SAMPLES["zh"])
+    assert {"长城", "世界", "文化", "遗产"} <= asked & held
+
+
+def test_a_korean_word_with_its_particle_meets_the_bare_word() -> None:
+    assert "한글" in content_words("한글은") & content_words("한글을 누가 만들었나?")
+
+
+def test_arabic_is_folded_so_every_spelling_of_a_word_meets() -> None:
+    plain = content_words("الغذاء الصحي")
+    pointed = content_words("الْغِذَاءُ الصِّحِّيُّ")
+    bare = content_words("غذاء صحي")
+    assert plain == pointed == bare == {"غذاء", "صحي"}
+    assert content_words("ما هو دور الغذاء في الوقاية من السرطان؟") == {
+        "دور",
+        "غذاء",
+        "وقايه",
+        "سرطان",
+    }
+
+
+def test_devanagari_words_keep_their_vowel_signs() -> None:
+    assert content_words("महाभारत के रचयिता कौन हैं?") == {"महाभारत", "रचयिता"}
+    assert "महाभारत" in content_words(SAMPLES["hi"])
