@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,15 +68,23 @@ def build_corpus(folder: Path, articles: int, seed: int = 2) -> Path:
     return make_zim(folder / f"bench_{articles}.zim", arts, index=False)
 
 
-def measure_ingest(zim: Path, workers: int | None) -> dict[str, float]:
-    from ingest.chunking import embedding_text
+def make_embedder(kind: str) -> Any:
+    """The embedder to measure: "pytorch" (sentence-transformers, fp32) or "onnx" (the CPU
+    default: int8 on ONNX Runtime, exported into LIBRARIAN_HOME on first use)."""
     from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.embedding_onnx import OnnxEmbedder
+
+    return SentenceTransformerEmbedder() if kind == "pytorch" else OnnxEmbedder()
+
+
+def measure_ingest(zim: Path, workers: int | None, kind: str = "pytorch") -> dict[str, Any]:
+    from ingest.chunking import embedding_text
     from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
     from ingest.store import LibraryStore
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = make_embedder(kind)
     embedder.embed(["warm up the model"])  # both measurements start with the model loaded
-    lib = Path(os.environ["LIBRARIAN_HOME"]) / "library"
+    lib = Path(os.environ["LIBRARIAN_HOME"]) / f"library-{kind}"
     t0 = time.perf_counter()
     keyword_at = None
     for ev in ingest_paths([zim], lib, embedder_factory=embedder, workers=workers):
@@ -98,9 +107,7 @@ def measure_ingest(zim: Path, workers: int | None) -> dict[str, float]:
         )
     ]
     t0 = time.perf_counter()
-    embedder.model.encode(
-        texts, batch_size=embedder.batch_size, normalize_embeddings=True, show_progress_bar=False
-    )
+    embedder.embed(texts)
     raw_s = time.perf_counter() - t0
     return {
         "chunks": chunks,
@@ -110,7 +117,8 @@ def measure_ingest(zim: Path, workers: int | None) -> dict[str, float]:
         "raw_chunks_per_s": chunks / raw_s,
         "raw_s": raw_s,
         "ratio": (chunks / pipeline_s) / (chunks / raw_s),
-        "device": embedder.device,
+        "device": getattr(embedder, "device", "cpu"),
+        "embedder": kind,
     }
 
 
@@ -203,6 +211,12 @@ def main() -> int:
     parser.add_argument("--skip-zim-order", action="store_true")
     parser.add_argument("--zim-order-articles", type=int, default=20_000)
     parser.add_argument("--vector-search", action="store_true")
+    parser.add_argument(
+        "--embedder",
+        choices=["pytorch", "onnx", "both"],
+        default="pytorch",
+        help="both: the same corpus through each, side by side (issue 12's CPU speed-up)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("ingest.pipeline").setLevel(logging.INFO)
@@ -212,15 +226,26 @@ def main() -> int:
         os.environ["LIBRARIAN_HOME"] = home
         zim = build_corpus(Path(home) / "corpus", args.articles)
         print(f"corpus: {args.articles} articles, {zim.stat().st_size / 1e6:.1f} MB ZIM")
-        r = measure_ingest(zim, args.workers)
-        print(f"chunks: {r['chunks']:,} (embedder on {r['device']})")
-        print(f"keyword-searchable after {r['keyword_searchable_s']:.1f} s")
-        print(
-            f"pipeline end to end: {r['pipeline_chunks_per_s']:8.1f} chunks/s "
-            f"({r['pipeline_s']:.1f} s)"
-        )
-        print(f"raw encode:          {r['raw_chunks_per_s']:8.1f} chunks/s ({r['raw_s']:.1f} s)")
-        print(f"ratio pipeline/raw:  {r['ratio']:8.2f}")
+        kinds = ["pytorch", "onnx"] if args.embedder == "both" else [args.embedder]
+        runs = {}
+        for kind in kinds:
+            r = runs[kind] = measure_ingest(zim, args.workers, kind)
+            print(f"[{kind}] chunks: {r['chunks']:,} (embedder on {r['device']})")
+            print(f"[{kind}] keyword-searchable after {r['keyword_searchable_s']:.1f} s")
+            print(
+                f"[{kind}] pipeline end to end: {r['pipeline_chunks_per_s']:8.1f} chunks/s "
+                f"({r['pipeline_s']:.1f} s)"
+            )
+            print(
+                f"[{kind}] raw encode:          {r['raw_chunks_per_s']:8.1f} chunks/s "
+                f"({r['raw_s']:.1f} s)"
+            )
+            print(f"[{kind}] ratio pipeline/raw:  {r['ratio']:8.2f}")
+        if len(runs) == 2:
+            speedup = (
+                runs["onnx"]["pipeline_chunks_per_s"] / runs["pytorch"]["pipeline_chunks_per_s"]
+            )
+            print(f"pipeline chunks/s, onnx / pytorch: {speedup:.2f}")
         if args.vector_search:
             measure_vector_search([10_000, 50_000, 100_000])
     if not args.skip_zim_order:
