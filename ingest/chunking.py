@@ -32,12 +32,12 @@ DEFAULT_OVERLAP_TOKENS = 30
 # Scripts the tokenizer reads a character at a time (Han, kana), Hangul syllables (each read as
 # 2-3 jamo pieces), scripts written without spaces between words, and the combining marks that
 # belong inside a word: see ingest.scripts.
-_CJK, _HANGUL, _UNSPACED, _MARKS = scripts.CJK, scripts.HANGUL, scripts.UNSPACED, scripts.MARKS
+_CJK, _HANGUL, _UNSPACED = scripts.CJK, scripts.HANGUL, scripts.UNSPACED
 _WORD = re.compile(
     rf"(?P<cjk>[{_CJK}])|(?P<hangul>[{_HANGUL}]+)|(?P<unspaced>[{_UNSPACED}]+)"
-    rf"|(?P<word>(?:\w|[{_MARKS}])+)|[^\w\s]"
+    rf"|(?P<word>{scripts.WORD.pattern})|[^\w\s]"
 )
-_PLAIN_WORD = re.compile(rf"(?:\w|[{_MARKS}])+|[^\w\s]")  # for text without the scripts above
+_PLAIN_WORD = re.compile(rf"{scripts.WORD.pattern}|[^\w\s]")  # for text without the scripts above
 # Marks the tokenizer drops (it strips accents: Unicode category Mn), counted out of a word.
 _DROPPED_MARKS = re.compile(
     "[\u0300-\u036f\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a"

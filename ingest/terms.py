@@ -166,9 +166,12 @@ def stopwords(language: str) -> frozenset[str]:
     return OTHER_STOPWORDS.get(language, STOPWORDS)
 
 
-def text_language(words: set[str] | frozenset[str], text: str) -> str:
-    """The language of `text` (its lower-cased `words` given) among those with stop words:
-    by script, then by the function words it uses most; "en" when nothing says otherwise."""
+def text_language(text: str, words: set[str] | frozenset[str] | None = None) -> str:
+    """The language of `text` among those with stop words: by script, then by the function
+    words it uses most; "en" when nothing says otherwise. `words`: its lower-cased words, when
+    the caller has them already."""
+    if words is None:
+        words = set(scripts.WORD.findall(text.lower()))
     if text.isascii():
         candidates: tuple[str, ...] = _LATIN_LANGUAGES
     elif _CYRILLIC.search(text):
@@ -201,7 +204,7 @@ def content_words(text: str) -> set[str]:
         if arabic:
             lowered = lowered.translate(_ARABIC_FOLD)
         raw_words = set(scripts.WORD.findall(lowered))
-    stop = stopwords(text_language(raw_words, text))
+    stop = stopwords(text_language(text, raw_words))
     words = set()
     for raw in raw_words:
         if segmented and _SEGMENTED_RUN.search(raw):

@@ -146,7 +146,7 @@ def standalone_query(question: str, previous: Sequence[Turn]) -> str:
     if not depends:
         return question
     last = previous[-1]
-    stop = stopwords(text_language(set(last.question.lower().split()), last.question))
+    stop = stopwords(text_language(last.question))
     terms: list[str] = []
     for w in re.findall(r"[\w'-]+", last.question):
         lw = w.lower()
