@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,6 +53,9 @@ FLAT_VECTOR_SEARCH_MAX = 100_000
 
 # Hybrid search runs its keyword and vector halves side by side (shared by every store).
 _SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="library-search")
+# The Lance dataset of each table at the version last read (see _dataset).
+_DATASETS: dict[str, tuple[int, Any]] = {}
+_DATASETS_LOCK = threading.Lock()
 
 
 class SearchMixin:
@@ -281,9 +285,8 @@ class SearchMixin:
         return self._rows_where(f"chunk_id IN {in_list(chunk_ids)}") if chunk_ids else []
 
     def _rows_where(self, where: str) -> list[dict[str, Any]]:
-        return _with_source_ids(
-            self._chunks.search().where(where).select(READ_COLUMNS).limit(None).to_list()
-        )
+        rows = _dataset(self._chunks).to_table(filter=where, columns=READ_COLUMNS).to_pylist()
+        return _with_source_ids(rows)
 
     @staticmethod
     def _hit(row: dict[str, Any], score: float, sources: dict[str, SourceRecord]) -> Hit:
@@ -323,14 +326,16 @@ class SearchMixin:
         table = self._vector_table()
         if table is None or not chunk_ids:
             return {}
-        rows = (
-            table.search()
-            .where(f"chunk_id IN {in_list(list(chunk_ids))}")
-            .select(["chunk_id", "vector"])
-            .limit(None)
-            .to_list()
+        got = _dataset(table).to_table(
+            filter=f"chunk_id IN {in_list(list(chunk_ids))}", columns=["chunk_id", "vector"]
         )
-        return {r["chunk_id"]: np.asarray(r["vector"], dtype=np.float32) for r in rows}
+        if got.num_rows == 0:
+            return {}
+        # Straight from Arrow: converting 48 vectors through Python lists took ~6 of a hybrid
+        # search's milliseconds at 10 M passages.
+        column = got.column("vector").combine_chunks()
+        vectors = column.values.to_numpy().reshape(len(column), -1).astype(np.float32)
+        return dict(zip(got.column("chunk_id").to_pylist(), vectors, strict=True))
 
     def document_chunks(self, source_id: str, doc_id: str) -> list[Hit]:
         """Every chunk of one document in order (for the reader view to highlight)."""
@@ -340,6 +345,22 @@ class SearchMixin:
         rows = self._rows_where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
         rows.sort(key=lambda r: r["chunk_index"])
         return [self._hit(r, 0.0, {source_id: record}) for r in rows]
+
+
+def _dataset(table: Any) -> Any:
+    """The Lance dataset behind a LanceDB table, at the version the table has open. Scattered
+    reads by id through it cost two thirds of the same reads through LanceDB's query builder
+    (48 rows at 10 M passages: 9.6 vs 14.1 ms for vectors, 19.5 vs 22.6 ms for passages).
+    Kept open per table and version: a dataset opened afresh reads its indexes afresh."""
+    key, version = table._dataset_path, table.version
+    with _DATASETS_LOCK:
+        held = _DATASETS.get(key)
+    if held is not None and held[0] == version:
+        return held[1]
+    ds = table.to_lance()
+    with _DATASETS_LOCK:
+        _DATASETS[key] = (version, ds)
+    return ds
 
 
 def _with_source_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
