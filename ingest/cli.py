@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any, library: Path | None = None, device: str = "auto") -> None:
-    """Add `ingest`, `sources`, `remove`, `compact` and `search` to a parent parser's
+    """Add `ingest`, `sources`, `remove`, `compact`, `vectors` and `search` to a parent parser's
     subparsers. `library` and `device` are the defaults the user chose (the app passes its
     settings'; alone, this package uses the 'library' folder in the data folder)."""
     shared = argparse.ArgumentParser(add_help=False)
@@ -77,6 +77,28 @@ def register(subparsers: Any, library: Path | None = None, device: str = "auto")
         "compact", parents=[shared], help="give the disk back what removed sources still hold"
     )
     p.set_defaults(func=cmd_compact)
+
+    p = subparsers.add_parser(
+        "vectors", help="share a source's vectors with another library (vector packs)"
+    )
+    packs = p.add_subparsers(dest="vectors_command", metavar="ACTION", required=True)
+    q = packs.add_parser("export", parents=[shared], help="write a source's vectors to a pack file")
+    q.add_argument("source", metavar="SOURCE", help="id, file name, path or title")
+    q.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="the pack file or a folder (default: SOURCE's file name + .vectors, here)",
+    )
+    q.set_defaults(func=cmd_vectors_export)
+    q = packs.add_parser(
+        "import",
+        parents=[shared],
+        help="attach packs' vectors to the same sources in this library",
+    )
+    q.add_argument("packs", nargs="+", metavar="FILE", help="vector pack files")
+    q.set_defaults(func=cmd_vectors_import)
 
     p = subparsers.add_parser("search", parents=[shared], help="search the library")
     p.add_argument("query")
@@ -249,6 +271,67 @@ def cmd_compact(args: argparse.Namespace) -> int:
         return 130
     progress.clear()
     print(f"reclaimed {_size(done.before - done.after)}; the library now takes {_size(done.after)}")
+    return 0
+
+
+def cmd_vectors_export(args: argparse.Namespace) -> int:
+    from ingest.vector_packs import export_pack
+
+    return _run_pack(
+        lambda cancel: export_pack(_library(args), args.source, args.output, cancel), "wrote"
+    )
+
+
+def cmd_vectors_import(args: argparse.Namespace) -> int:
+    from ingest.embedding import DEFAULT_MODEL_DIM, DEFAULT_MODEL_NAME
+    from ingest.vector_packs import import_pack
+
+    failed = 0
+    for pack in args.packs:
+        code = _run_pack(
+            lambda cancel, pack=pack: import_pack(
+                _library(args), pack, (DEFAULT_MODEL_NAME, DEFAULT_MODEL_DIM), cancel
+            ),
+            "attached",
+        )
+        if code == 130:
+            return code
+        failed += code != 0
+    return 1 if failed else 0
+
+
+def _run_pack(steps: Any, verb: str) -> int:
+    """Show a vector pack's export or import (`steps(cancel)`) as it goes, then what it did;
+    Ctrl+C stops it with nothing written."""
+    from ingest.events import PackDone
+
+    cancel = threading.Event()
+    progress = _ProgressLine(sys.stderr)
+    events = steps(cancel)
+    try:
+        for ev in events:
+            if isinstance(ev, PackDone):
+                progress.clear()
+                where = shown(ev.pack)
+                if verb == "attached" and ev.vectors == 0:
+                    print(f"{ev.source_title}: already has every vector in {where}")
+                else:
+                    print(f"{verb} {ev.vectors:,} vectors of {ev.source_title} ({where})")
+            else:
+                progress.show(ev)
+    except IngestError as exc:
+        progress.clear()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        cancel.set()
+        progress.clear()
+        print("stopping…", file=sys.stderr, flush=True)
+        with contextlib.suppress(IngestError):
+            for _ in events:
+                pass
+        print("stopped; nothing was written", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Finding sources: expands the files and folders a user names into ZIM and EPUB files to read."""
+"""Finding sources: expands the files and folders a user names into ZIM and EPUB files to read
+(and the vector packs among them, to attach)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.file_names import SPLIT_PART
+from ingest.file_names import SPLIT_PART, is_pack
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class DiscoveryResult:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    packs: list[Path] = field(default_factory=list)  # vector packs (ingest.vector_packs)
 
 
 def classify(path: Path) -> str | None:
@@ -53,6 +55,7 @@ def discover(paths: Iterable[Path | str]) -> DiscoveryResult:
     """
     files: set[Path] = set()
     skipped: dict[Path, str] = {}
+    packs: set[Path] = set()
     for raw in paths:
         named = Path(raw).expanduser().absolute()
         link = _link_problem(named)
@@ -69,15 +72,17 @@ def discover(paths: Iterable[Path | str]) -> DiscoveryResult:
         if not exists:
             skipped[path] = "not found"
         elif is_dir:
-            _walk(path, files, skipped)
+            _walk(path, files, skipped, packs)
         else:
-            _add_file(path, files, skipped, named=True)
-    for path in files:
+            _add_file(path, files, skipped, packs, named=True)
+    for path in files | packs:
         skipped.pop(path, None)
-    return DiscoveryResult(files=sorted(files), skipped=sorted(skipped.items()))
+    return DiscoveryResult(
+        files=sorted(files), skipped=sorted(skipped.items()), packs=sorted(packs)
+    )
 
 
-def _walk(folder: Path, files: set[Path], skipped: dict[Path, str]) -> None:
+def _walk(folder: Path, files: set[Path], skipped: dict[Path, str], packs: set[Path]) -> None:
     def on_error(exc: OSError) -> None:
         skipped[Path(exc.filename or folder)] = _os_reason(exc)
 
@@ -86,7 +91,7 @@ def _walk(folder: Path, files: set[Path], skipped: dict[Path, str]) -> None:
         for name in filenames:
             if name.startswith("."):
                 continue
-            _add_file(Path(dirpath) / name, files, skipped, named=False)
+            _add_file(Path(dirpath) / name, files, skipped, packs, named=False)
 
 
 def _link_problem(path: Path) -> str:
@@ -108,9 +113,16 @@ def _link_problem(path: Path) -> str:
     return ""
 
 
-def _add_file(path: Path, files: set[Path], skipped: dict[Path, str], *, named: bool) -> None:
+def _add_file(
+    path: Path, files: set[Path], skipped: dict[Path, str], packs: set[Path], *, named: bool
+) -> None:
     reason = classify(path)
-    if reason is None:
+    if reason is not None and is_pack(path):
+        if path.is_file() and os.access(path, os.R_OK):
+            packs.add(path)
+        else:
+            skipped[path] = "vector pack that cannot be read"
+    elif reason is None:
         link = _link_problem(path) if path.is_symlink() else ""
         if link:
             skipped[path] = link

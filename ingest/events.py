@@ -73,6 +73,15 @@ class Compacted:
     after: int
 
 
+@dataclass(frozen=True)
+class PackDone:
+    """A vector pack written (`librarian vectors export`) or attached (`... import`)."""
+
+    pack: str
+    source_title: str
+    vectors: int  # vectors written to the pack, or attached to the library
+
+
 def document_noun(path: str) -> str:
     """What one document of the source at `path` is called: an article (ZIM) or a chapter."""
     return "article" if ".zim" in Path(path).suffix.lower() else "chapter"

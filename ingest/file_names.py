@@ -69,3 +69,11 @@ def same_file(path: str | os.PathLike[str]) -> str:
         return str(Path(path).expanduser().resolve())
     except OSError:
         return str(path)
+
+
+PACK_SUFFIX = ".vectors"  # a vector pack's file name ends so (ingest.vector_packs)
+
+
+def is_pack(path: Path | str) -> bool:
+    """Whether `path` names a vector pack, by its name."""
+    return str(path).lower().endswith(PACK_SUFFIX)

@@ -232,7 +232,7 @@ class _IngestRun:
         if not self.cancel.is_set() and store.maintenance_due():
             check_free(store.path)
             with contextlib.suppress(IndexCancelled):
-                yield from _index_events(
+                yield from index_events(
                     str(self.store_path), "library", store.maintenance(self.cancel)
                 )
 
@@ -308,7 +308,7 @@ class _IngestRun:
             self.pool.stop()  # nothing more to read: the parsers' memory goes before indexing
         check_free(store.path)  # an index build writes too
         try:
-            for event in _index_events(rec.path, rec.title, store.text_index_updates(self.cancel)):
+            for event in index_events(rec.path, rec.title, store.text_index_updates(self.cancel)):
                 yield event
                 yield from self._pump(store, wait=0)  # vectors of other sources keep landing
         except IndexCancelled:
@@ -408,11 +408,11 @@ def compact_library(
     store = LibraryStore(store_path)
     before = store.disk_bytes()
     with store.writing(timeout=5.0), contextlib.suppress(IndexCancelled):
-        yield from _index_events(str(store_path), "library", store.reclaim(cancel))
+        yield from index_events(str(store_path), "library", store.reclaim(cancel))
     yield Compacted(before, store.disk_bytes())
 
 
-def _index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator[ProgressEvent]:
+def index_events(path: str, title: str, steps: Iterator[IndexWork]) -> Iterator[ProgressEvent]:
     """Index work as progress events of the "indexing" stage, with rate and ETA."""
     started: dict[str, float] = {}
     for work in steps:

@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+from ingest.chunking import CHUNKER_VERSION
 from ingest.errors import SourceError
 from ingest.events import ProgressEvent, SourceResult
 from ingest.file_names import kind_from_name, shown
@@ -118,6 +119,7 @@ class Planner:
                 documents=total,
                 stage="reading",
                 embedder=self.embedder_name,
+                chunker=CHUNKER_VERSION,
             )
         )
         job = Job.of(record, total_docs=total, order=order)

@@ -91,6 +91,7 @@ class SourceRecord:
     embed_ordinal: int = 0
     damaged: int = 0  # documents skipped because their data is damaged
     damaged_names: str = ""  # the first DAMAGED_NAMES_KEPT of them, "name: reason" per line
+    chunker: str = ""  # ingest.chunking.CHUNKER_VERSION it was read with ("": before versions)
 
     @property
     def visible(self) -> bool:

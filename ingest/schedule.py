@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-JobKind = Literal["keyword", "embed", "remove", "compact"]
+JobKind = Literal["keyword", "embed", "remove", "compact", "import"]
 
 
 @dataclass(frozen=True)
 class Job:
     """One run of the writer: a keyword pass over new `files`, or an embedding pass — each also
     resumes the library's unfinished sources except the paused ones in `skip` — a removal of
-    `files[0]` (`source_id`), or a compaction."""
+    `files[0]` (`source_id`), a compaction, or the import of the vector pack `files[0]`."""
 
     kind: JobKind
     files: tuple[str, ...] = ()
@@ -35,6 +35,7 @@ class IngestSchedule:
 
     pending: list[str] = field(default_factory=list)  # new files waiting for their keyword pass
     removals: list[tuple[str, str]] = field(default_factory=list)  # (path, source_id)
+    imports: list[str] = field(default_factory=list)  # vector packs to attach
     paused_sources: set[str] = field(default_factory=set)
     need_embedding: bool = False
     compact_asked: bool = False
@@ -60,6 +61,8 @@ class IngestSchedule:
             files = tuple(p for p in self.pending if p not in self.paused_sources)
             self.pending = [p for p in self.pending if p in self.paused_sources]
             job = Job("keyword", files, skip=frozenset(self.paused_sources))
+        elif self.imports:  # after the keyword pass that reads their sources, before embedding
+            job = Job("import", (self.imports.pop(0),))
         elif self.need_embedding:
             self.need_embedding = False
             job = Job("embed", skip=frozenset(self.paused_sources))
@@ -74,6 +77,16 @@ class IngestSchedule:
             self.paused_sources.discard(f)  # added again: the user wants it read
         # New sources become searchable first; the embedding pass resumes after them.
         return bool(new) and self._running_kind() == "embed"
+
+    def add_packs(self, packs: list[str]) -> bool:
+        """Queue vector packs to attach: a running embedding pass stops for them (it would
+        embed what they hold) and resumes after."""
+        new = [p for p in dict.fromkeys(packs) if p not in self.imports]
+        self.imports += new
+        if new and self._running_kind() == "embed":
+            self.need_embedding = True
+            return True
+        return False
 
     def resume_unfinished(self) -> None:
         """Carry on with what an earlier session left unfinished (the embedding pass)."""
@@ -139,16 +152,21 @@ class IngestSchedule:
         elif job.kind == "embed":
             if cancelled:
                 self.need_embedding = True
-        elif job.kind == "compact":
-            self.need_embedding = True  # a pass it stopped carries on
+        elif job.kind in ("compact", "import"):
+            self.need_embedding = True  # a pass it stopped carries on (and embeds what is left)
 
     def stop(self) -> None:
         """Closing: nothing more starts; the running job should be stopped."""
         self.stopped = True
         self.pending.clear()
+        self.imports.clear()
 
     def is_busy(self) -> bool:
-        return self.running is not None or any(p not in self.paused_sources for p in self.pending)
+        return (
+            self.running is not None
+            or bool(self.imports)
+            or any(p not in self.paused_sources for p in self.pending)
+        )
 
     def _running_kind(self) -> JobKind | None:
         return self.running.kind if self.running is not None else None

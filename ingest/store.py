@@ -67,7 +67,7 @@ from ingest.records import (
 )
 from ingest.store_indexes import IndexMixin
 from ingest.store_search import SearchMixin, SearchMode
-from ingest.store_vectors import VectorsMixin
+from ingest.store_vectors import SCAN_BATCH_ROWS, VectorsMixin
 from ingest.writer_lock import WriterLock
 
 if TYPE_CHECKING:
@@ -384,6 +384,12 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
                 continue
             table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
             yield from document_slices(table, batch_rows)
+
+    def scan_chunks(self, where: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        """The chunk rows `where` selects, in batches, in table order (no sort: any size)."""
+        yield from self._chunks.to_lance().to_batches(
+            filter=where, columns=columns, batch_size=SCAN_BATCH_ROWS
+        )
 
     def table_snapshot(self) -> tuple[pa.Table, pa.Table | None]:
         """The chunks and vectors tables sorted by chunk_id (for tests and checks)."""

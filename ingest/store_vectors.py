@@ -4,7 +4,7 @@ dropping them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from ingest.embedding import Embedder
+
+
+SCAN_BATCH_ROWS = 16_384  # rows per batch of a scan (scan_vectors, LibraryStore.scan_chunks)
 
 
 class VectorsMixin:
@@ -76,6 +79,29 @@ class VectorsMixin:
                         embedder=embedder.name,
                     )
             self.embedder = embedder
+
+    def record_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder of a store that has no vectors yet (a vector pack's)."""
+        self._require_writer()
+        if self.recorded_embedder() is None:
+            self._set_meta(embedder=name, embedder_dim=str(dim))
+
+    def vector_table_for(self, dim: int) -> Any:
+        """The vector table, created for `dim`-dimensional vectors if there is none yet."""
+        self._require_writer()
+        return self._vector_table(create_dim=dim)
+
+    def vector_dim(self) -> int:
+        table = self._vector_table()
+        return 0 if table is None else int(table.schema.field("vector").type.list_size)
+
+    def scan_vectors(self, where: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        """The vector rows `where` selects, in batches, in table order (no sort: any size)."""
+        table = self._vector_table()
+        if table is not None:
+            yield from table.to_lance().to_batches(
+                filter=where, columns=columns, batch_size=SCAN_BATCH_ROWS
+            )
 
     def _vector_table(self, create_dim: int | None = None) -> Any:
         if self._vectors is None:

@@ -18,7 +18,7 @@ from app.ui import services as sv
 from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
 from ingest.discovery import DiscoveryResult
-from ingest.events import Compacted, ProgressEvent, SourceResult
+from ingest.events import Compacted, PackDone, ProgressEvent, SourceResult
 from ingest.schedule import IngestSchedule, Job
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class IngestQueue(QObject):
     pass_finished = Signal(bool)  # keyword_only
     source_removed = Signal(str)  # path
     compacted = Signal(int, int)  # bytes the library took before and after `compact`
+    pack_imported = Signal(str, str, int)  # pack, source title, vectors attached
+    pack_failed = Signal(str)  # why a vector pack was refused
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)  # the whole queue
     source_paused = Signal(str, bool)  # path, paused: one source left as it is, or resumed
@@ -175,6 +177,15 @@ class IngestQueue(QObject):
             compacting.failed.connect(self._on_worker_failed)
             return compacting
         services, device = self._services, self.device
+        if job.kind == "import":
+            pack = job.files[0]
+            importing = GeneratorWorker(
+                lambda cancel: sv.import_pack_events(services, store_path, pack, device, cancel),
+                name="import-pack",
+            )
+            importing.event_emitted.connect(self._on_worker_event_emitted)
+            importing.failed.connect(self.pack_failed)
+            return importing
         files, keyword_only, skip = list(job.files), job.kind == "keyword", job.skip
         worker = GeneratorWorker(
             lambda cancel: sv.ingest_events(
@@ -203,6 +214,8 @@ class IngestQueue(QObject):
         files = [str(f) for f in result.files]
         if files:
             self.add_files(files)
+        if result.packs:
+            self._act(self.schedule.add_packs([str(p) for p in result.packs]))
         self._set_busy()
 
     def _on_discovery_failed(self, message: str) -> None:
@@ -213,6 +226,9 @@ class IngestQueue(QObject):
     def _on_worker_event_emitted(self, event: Any) -> None:
         if isinstance(event, Compacted):
             self.compacted.emit(event.before, event.after)
+            return
+        if isinstance(event, PackDone):
+            self.pack_imported.emit(event.pack, event.source_title, event.vectors)
             return
         if isinstance(event, SourceResult):
             key = path_key(event.path)

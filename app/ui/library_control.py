@@ -53,6 +53,8 @@ class LibraryControl(QObject):
         ingest.source_paused.connect(self._on_ingest_source_paused)
         ingest.source_removed.connect(self._on_ingest_source_removed)
         ingest.compacted.connect(self._on_ingest_compacted)
+        ingest.pack_imported.connect(self._on_ingest_pack_imported)
+        ingest.pack_failed.connect(self._on_ingest_pack_failed)
         w.refresh_timer.timeout.connect(self.refresh_sources)
         self.update_embed_label()
 
@@ -205,6 +207,18 @@ class LibraryControl(QObject):
             f"the library takes {human_size(after)}",
             10000,
         )
+
+    def _on_ingest_pack_imported(self, pack: str, title: str, vectors: int) -> None:
+        if vectors:
+            text = f"Attached {vectors:,} vectors to {title} from {Path(pack).name}"
+        else:
+            text = f"{title} already has every vector in {Path(pack).name}"
+        self.w.statusBar().showMessage(text, 10000)
+        self.refresh_sources()
+
+    def _on_ingest_pack_failed(self, message: str) -> None:
+        self.w.statusBar().showMessage(f"Vector pack not imported: {message}", 20000)
+        self.refresh_sources()
 
     def _on_ingest_source_failed(self, path: str, reason: str) -> None:
         self.w.source_model.set_failed(path, reason)

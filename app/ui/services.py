@@ -128,6 +128,18 @@ def compact_events(store_path: Path, cancel: threading.Event) -> Iterator[Any]:
     yield from compact_library(store_path, cancel)
 
 
+def import_pack_events(
+    services: Services, store_path: Path, pack: str, device: str, cancel: threading.Event
+) -> Iterator[Any]:
+    """`librarian vectors import` for the window: progress events, then PackDone; PackError
+    when the pack does not fit the library (ingest.vector_packs). A library without vectors yet
+    takes only a pack made with the embedder this app embeds with."""
+    from ingest.vector_packs import import_pack
+
+    embedder = services.embedder(device)
+    yield from import_pack(store_path, pack, (embedder.name, embedder.dim), cancel)
+
+
 def open_reader(store_path: Path, source_id: str) -> Any:
     """A SourceReader for the reader view (resource(path) -> Resource | None)."""
     return open_store(store_path).open_reader(source_id)

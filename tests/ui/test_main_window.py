@@ -474,3 +474,37 @@ def test_one_source_can_wait_while_the_others_are_read(qtbot, make_window, libra
         timeout=INGEST_TIMEOUT,
     )
     assert not window.source_model.row_for(held.key).paused
+
+
+def test_a_dropped_vector_pack_attaches_its_vectors_instead_of_embedding(
+    qtbot, make_window, built_store, tmp_path
+):  # type: ignore[no-untyped-def]
+    """Dropping a folder with a ZIM and its vector pack: the ZIM is read, the pack gives its
+    vectors (nothing embedded twice), and a pack that does not fit says why."""
+    from ingest.store import LibraryStore
+    from ingest.vector_packs import export_pack
+
+    source = next(r for r in LibraryStore(built_store).sources() if r.kind == "zim")
+    folder = tmp_path / "from a friend"
+    folder.mkdir()
+    (folder / "wiki.zim").symlink_to(source.path)
+    list(export_pack(built_store, source.source_id, folder / "wiki.vectors"))
+    window = make_window()
+    attached: list[tuple[str, int]] = []
+    window.ingest.pack_imported.connect(lambda _p, title, n: attached.append((title, n)))
+    drop_paths(window.chat_view.transcript.viewport(), [folder])
+    qtbot.waitUntil(lambda: bool(attached) and not window.ingest.is_busy(), timeout=INGEST_TIMEOUT)
+    assert attached == [(source.title, source.chunks)]
+    store = LibraryStore(window.store_path)
+    (record,) = store.sources()
+    assert (record.stage, record.embedded) == ("ready", source.chunks)
+    assert store.vector_count() == source.chunks
+    qtbot.waitUntil(lambda: "Attached" in window.statusBar().currentMessage(), timeout=5_000)
+
+    bogus = tmp_path / "broken.vectors"
+    bogus.write_text("not a pack")
+    drop_paths(window.chat_view.transcript.viewport(), [bogus])
+    qtbot.waitUntil(
+        lambda: "broken.vectors: not a vector pack" in window.statusBar().currentMessage(),
+        timeout=30_000,
+    )

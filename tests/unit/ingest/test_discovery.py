@@ -57,3 +57,15 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
         locked.chmod(0o644)
     assert result.files == []
     assert result.skipped == [(locked, "permission denied")]
+
+
+def test_vector_packs_are_found_beside_the_sources_and_kept_apart(tmp_path: Path) -> None:
+    zim = touch(tmp_path / "wiki.zim")
+    pack = touch(tmp_path / "packs" / "wiki.Vectors")
+    named = touch(tmp_path.parent / f"{tmp_path.name}-other.vectors")
+
+    result = discover([tmp_path, named])
+
+    assert result.files == [zim]
+    assert result.packs == sorted([pack, named])
+    assert result.skipped == []

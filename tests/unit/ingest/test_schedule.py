@@ -104,3 +104,25 @@ def test_compaction_runs_between_passes_and_nothing_runs_after_stop() -> None:
     s.add_files(["/x.zim"])
     s.stop()
     assert s.next_job() is None
+
+
+def test_a_vector_pack_is_attached_after_its_source_is_read_and_before_embedding() -> None:
+    s = IngestSchedule()
+    s.add_files(["/wiki.zim"])
+    assert not s.add_packs(["/wiki.vectors", "/wiki.vectors"])
+    assert s.is_busy()
+    assert run(s) == Job("keyword", ("/wiki.zim",))
+    assert run(s) == Job("import", ("/wiki.vectors",))
+    assert run(s).kind == "embed"  # what the pack did not hold
+    assert s.next_job() is None and not s.is_busy()
+
+
+def test_a_vector_pack_stops_the_embedding_pass_which_resumes_after() -> None:
+    s = IngestSchedule()
+    s.resume_unfinished()
+    embedding = s.next_job()
+    assert embedding is not None and embedding.kind == "embed"
+    assert s.add_packs(["/wiki.vectors"])  # stop: it would embed what the pack holds
+    s.finished(embedding, cancelled=True)
+    assert run(s) == Job("import", ("/wiki.vectors",))
+    assert run(s).kind == "embed"
