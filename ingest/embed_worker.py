@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ingest.chunking import embedding_text
 from ingest.embedding import Embedder
+from ingest.query_vectors import QueryVectors
 from ingest.store import LibraryStore, document_slices
 
 log = logging.getLogger("ingest.pipeline")
@@ -89,6 +90,7 @@ class EmbedWorker(threading.Thread):
         super().__init__(name="librarian-embedder", daemon=True)
         self.embedder = embedder
         self.store_path = store_path
+        self._kept: QueryVectors | None = None  # made on this thread: `dim` may load the model
         self.inbox: queue.Queue[EmbedBatch | EmbedScan | None] = queue.Queue()
         self.outbox: queue.Queue[Embedded | BaseException] = queue.Queue()
         self.stop = threading.Event()
@@ -151,10 +153,18 @@ class EmbedWorker(threading.Thread):
             self.outbox.put(exc)
 
     def _embed(self, batch: EmbedBatch) -> None:
+        vectors = np.zeros((len(batch.texts), self.embedder.dim), np.float32)
+        # Passages a search embedded already (ingest.query_vectors) are not embedded again.
+        if self._kept is None:
+            self._kept = QueryVectors(self.store_path, self.embedder.name, self.embedder.dim)
+        kept = self._kept.lookup(batch.chunk_ids)
+        for i, chunk_id in enumerate(batch.chunk_ids):
+            if chunk_id in kept:
+                vectors[i] = kept[chunk_id]
         # Sub-batches of similar length, as the model pads every text to the longest of its
         # batch: without this the pipeline pays for padding that one big encode() avoids.
-        order = sorted(range(len(batch.texts)), key=lambda i: -len(batch.texts[i]))
-        vectors = np.zeros((len(order), self.embedder.dim), np.float32)
+        todo = [i for i, chunk_id in enumerate(batch.chunk_ids) if chunk_id not in kept]
+        order = sorted(todo, key=lambda i: -len(batch.texts[i]))
         for i in range(0, len(order), EMBED_SUB_BATCH):
             if self.stop.is_set():
                 return
@@ -168,7 +178,7 @@ class EmbedWorker(threading.Thread):
                     picked
                 )
         with self._lock:
-            self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) - len(vectors)
+            self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) - len(order)
         self.outbox.put(
             Embedded(batch.source_id, batch.chunk_ids, batch.ordinals, vectors, batch.end_ordinal)
         )

@@ -48,7 +48,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest import indexes as ix
-from ingest import records
+from ingest import query_vectors, records
 from ingest.errors import StoreError
 from ingest.file_names import stored_path
 from ingest.indexes import IndexWork
@@ -131,6 +131,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None
         self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
+        self._kept: Any = None  # (embedder, QueryVectors): see SearchMixin.query_vectors
         self._last_query: tuple[Any, np.ndarray] | None = None  # (embedder and query, vector)
         # meta and sources as last read, by table version: a search reads them several times
         # (4-5 ms a read; asking a table's version costs 0.3 ms)
@@ -280,6 +281,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
             self.delete_chunks(record.source_id)
             self._sources.delete(f"source_id = {quote(record.source_id)}")
             self.drop_cache(record.source_id)
+            query_vectors.drop_all(self.path, record.source_id)
             # A source's rows fill fragments of their own, which the delete drops whole: their
             # files go now (what shares fragments with other sources waits for `compact`).
             self._drop_dead_index_segments()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,7 @@ import numpy as np
 from ingest import indexes as ix
 from ingest.documents import Locator
 from ingest.errors import StoreError
+from ingest.query_vectors import QueryVectors
 from ingest.records import (
     READ_COLUMNS,
     Hit,
@@ -28,6 +30,8 @@ from ingest.store_indexes import VECTOR_REFINE_ROWS
 from ingest.terms import content_words
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ingest.embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,9 @@ HYBRID_COVERAGE = 1.0
 # the question sets above 2, 3 and 4 gave the same hit@1 / hit@5; 2 reads half the rows.
 HYBRID_DEPTH = 2
 HYBRID_EMBED_MISSING = 8  # candidates without a vector embedded at query time, at most
+# ... and no more than fit in this many seconds at the embedder's measured pace: 8 passages took
+# 245 ms (p50) on 2 cores with the int8 embedder, a GPU does them in a few.
+HYBRID_EMBED_SECONDS = 0.2
 TIE_MARGIN = 10  # extra keyword hits fetched so passages tied at the cut are chosen by id
 # Unindexed vectors a query still compares one by one (~1.6 ms per thousand): past this, only
 # the indexed ones are searched until maintenance indexes the rest.
@@ -65,6 +72,8 @@ class SearchMixin:
         embedder: Embedder | None
         _chunks: Any
         _last_query: tuple[Any, np.ndarray] | None
+        _kept: tuple[tuple[str, int], QueryVectors] | None
+        path: Path
         _unindexed_cache: tuple[int, bool] | None
 
         def sources(self) -> list[SourceRecord]: ...
@@ -167,7 +176,8 @@ class SearchMixin:
         that answers (on the project's question sets it fell below vector search for articles
         and gained little over BM25 for book passages). A candidate missing from the vector
         list is compared with its `stored` vector, or embedded now when its source has none yet
-        (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning).
+        (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning) — and those
+        vectors are kept (ingest.query_vectors): the next search and stage 2 take them from there.
         """
         rows: dict[str, dict[str, Any]] = {}
         cosine: dict[str, float] = {}
@@ -186,7 +196,13 @@ class SearchMixin:
                 if cid in stored:
                     qvec = self._query_vector(query) if qvec is None else qvec
                     cosine[cid] = float(stored[cid] @ qvec)
-            unembedded = [cid for cid in missing if cid not in stored][:HYBRID_EMBED_MISSING]
+            kept_store = self.query_vectors()
+            kept = kept_store.lookup(c for c in missing if c not in stored)
+            for cid, vec in kept.items():
+                qvec = self._query_vector(query) if qvec is None else qvec
+                cosine[cid] = float(vec @ qvec)
+            unembedded = [c for c in missing if c not in stored and c not in kept]
+            unembedded = unembedded[: _embed_allowance()]
             if unembedded:
                 from ingest.chunking import embedding_text
 
@@ -194,9 +210,12 @@ class SearchMixin:
                     embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
                     for c in unembedded
                 ]
+                t0 = time.perf_counter()
                 vecs = self.embedder.embed(texts)
+                _EMBED_COST.measured((time.perf_counter() - t0) / len(texts))
                 for cid, vec in zip(unembedded, vecs[1:], strict=True):
                     cosine[cid] = float(vec @ vecs[0])
+                kept_store.save(unembedded, vecs[1:])  # for later searches, and for stage 2
         asked = content_words(query)
         fused = {}
         for cid, row in rows.items():
@@ -258,6 +277,14 @@ class SearchMixin:
             .limit(limit)
             .to_list()
         )
+
+    def query_vectors(self) -> QueryVectors:
+        """The vectors this library's embedder made at query time (see ingest.query_vectors)."""
+        assert self.embedder is not None
+        key = (self.embedder.name, self.embedder.dim)
+        if self._kept is None or self._kept[0] != key:
+            self._kept = (key, QueryVectors(self.path, *key))
+        return self._kept[1]
 
     def _refine_rows(self) -> int:
         return VECTOR_REFINE_ROWS.get(self._vector_index_kind(), max(VECTOR_REFINE_ROWS.values()))
@@ -345,6 +372,27 @@ class SearchMixin:
         rows = self._rows_where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
         rows.sort(key=lambda r: r["chunk_index"])
         return [self._hit(r, 0.0, {source_id: record}) for r in rows]
+
+
+class _Pace:
+    """Seconds per passage the query-time embedding has taken in this process (a running mean;
+    a first guess until it is measured)."""
+
+    def __init__(self, first_guess: float) -> None:
+        self.seconds = first_guess
+        self._lock = threading.Lock()
+
+    def measured(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds = 0.5 * self.seconds + 0.5 * seconds
+
+
+_EMBED_COST = _Pace(0.03)
+
+
+def _embed_allowance() -> int:
+    """How many candidates without a vector one search may embed (see HYBRID_EMBED_*)."""
+    return max(1, min(HYBRID_EMBED_MISSING, int(HYBRID_EMBED_SECONDS / _EMBED_COST.seconds)))
 
 
 def _dataset(table: Any) -> Any:

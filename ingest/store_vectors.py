@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from ingest import records
+from ingest import query_vectors, records
 from ingest.errors import EmbedderMismatch, StoreError
 from ingest.records import SourceRecord, quote, vectors_schema
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+    from pathlib import Path
 
     from ingest.embedding import Embedder
 
@@ -28,6 +29,7 @@ class VectorsMixin:
 
     if TYPE_CHECKING:
         embedder: Embedder | None
+        path: Path
         _db: Any
         _meta: Any
         _vectors: Any
@@ -67,6 +69,7 @@ class VectorsMixin:
             if "vectors" in self._table_names():
                 self._db.drop_table("vectors")
             self._vectors = None
+            query_vectors.drop_all(self.path)
             self._set_meta(embedder=embedder.name, embedder_dim=str(embedder.dim))
             self._meta.delete("key = 'vector_index_rows'")
             for rec in self.sources():

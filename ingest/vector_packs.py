@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from ingest import query_vectors
 from ingest.errors import PackError
 from ingest.events import PackDone, ProgressEvent
 from ingest.file_names import PACK_SUFFIX, shown
@@ -308,6 +309,8 @@ def _attach(
         embedded=embedded,
         stage="ready" if done else "embedding",
     )
+    if done:
+        query_vectors.drop_all(store.path, sid)
     yield from progress.at(added, force=True)
     return added
 

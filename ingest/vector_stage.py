@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from ingest import query_vectors
 from ingest.disk_space import check_free
 from ingest.embed_worker import (
     EMBED_FEED_ROWS,
@@ -111,6 +112,7 @@ class VectorStage:
     def _mark_ready(self, job: Job) -> Iterator[ProgressEvent | SourceResult]:
         rec = job.record
         self.store.update_source(rec.source_id, stage="ready", embedded=job.embed_count)
+        query_vectors.drop_all(self.store.path, rec.source_id)  # all in the table now
         job.finished = True
         elapsed = max(1e-3, time.monotonic() - (job.embed_started or time.monotonic()))
         yield ProgressEvent(

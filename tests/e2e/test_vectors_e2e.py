@@ -1,5 +1,7 @@
-"""Vector packs with the real embedder: one library embeds, another imports the pack and finds
-by meaning exactly what the first finds; a library embedding with another model refuses it."""
+"""Vectors made elsewhere than stage 2, with the real embedder: a vector pack (one library
+embeds, another imports the pack and finds by meaning exactly what the first finds; a library
+embedding with another model refuses it), and vectors a search embedded before stage 2 reached
+their passages (in the table exactly once, as stage 2 would have made them)."""
 
 from __future__ import annotations
 
@@ -57,3 +59,33 @@ def test_a_pack_made_with_the_real_embedder_round_trips_and_a_mismatch_is_refuse
     list(ingest_paths([corpus], other, embedder_factory=HashingEmbedder(dim=384), workers=1))
     with pytest.raises(PackError, match="all-MiniLM-L6-v2.*hashing-384"):
         list(import_pack(other, packs[0], (embedder.name, embedder.dim)))
+
+
+def test_vectors_a_search_embedded_are_what_stage_2_would_have_written(
+    embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from ingest.chunking import embedding_text
+
+    corpus = topic_library(tmp_path / "corpus", articles=20, sentences=4)
+    lib = tmp_path / "lib"
+    list(ingest_paths([corpus], lib, embedder_factory=embedder, workers=1, keyword_only=True))
+    store = LibraryStore(lib, embedder)
+    store.search(QUESTIONS[0], 10, "hybrid")
+    rows = {r["chunk_id"]: r for r in store.table_snapshot()[0].to_pylist()}
+    kept = store.query_vectors().lookup(rows)
+    assert 0 < len(kept) <= 8
+
+    list(ingest_paths([], lib, embedder_factory=embedder, workers=1))
+    _, vectors = LibraryStore(lib).table_snapshot()
+    assert vectors is not None
+    ids = vectors.column("chunk_id").to_pylist()
+    assert len(ids) == len(set(ids)) == len(rows)
+    table = dict(zip(ids, vectors.column("vector").to_pylist(), strict=True))
+    for chunk_id in kept:
+        r = rows[chunk_id]
+        alone = embedder.embed([embedding_text(r["title"], r["section"], r["text"])])[0]
+        stored = np.asarray(table[chunk_id], np.float32)
+        # int8 activations are scaled per batch: the same text in another batch moves a little
+        assert float(stored @ alone) / float(np.linalg.norm(stored)) > 0.99
