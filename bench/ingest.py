@@ -14,12 +14,17 @@ ingest.store.VECTOR_INDEX_THRESHOLD).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import os
 import random
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -68,30 +73,83 @@ def build_corpus(folder: Path, articles: int, seed: int = 2) -> Path:
     return make_zim(folder / f"bench_{articles}.zim", arts, index=False)
 
 
-def make_embedder(kind: str) -> Any:
-    """The embedder to measure: "pytorch" (sentence-transformers, fp32) or "onnx" (the CPU
-    default: int8 on ONNX Runtime, exported into LIBRARIAN_HOME on first use)."""
+def make_embedder(kind: str, device: str = "cpu") -> Any:
+    """The embedder to measure: "pytorch" (sentence-transformers: fp32 on the CPU, fp16 on
+    CUDA) or "onnx" (the CPU default: int8 on ONNX Runtime, exported into LIBRARIAN_HOME on
+    first use)."""
     from ingest.embedding import SentenceTransformerEmbedder
     from ingest.embedding_onnx import OnnxEmbedder
 
-    return SentenceTransformerEmbedder() if kind == "pytorch" else OnnxEmbedder()
+    if kind == "pytorch":
+        return SentenceTransformerEmbedder(device=device)  # type: ignore[arg-type]
+    return OnnxEmbedder()
 
 
-def measure_ingest(zim: Path, workers: int | None, kind: str = "pytorch") -> dict[str, Any]:
+class GpuSampler:
+    """GPU utilisation (%) sampled by nvidia-smi every 250 ms while it runs (empty without
+    nvidia-smi)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuSampler:
+        if shutil.which("nvidia-smi"):
+            self._proc = subprocess.Popen(
+                [
+                    "nvidia-smi",
+                    "--query-gpu=utilization.gpu",
+                    "--format=csv,noheader,nounits",
+                    "-lms",
+                    "250",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            self._thread = threading.Thread(target=self._read, daemon=True)
+            self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.samples.append(float(line.split(",")[0]))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=5)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no GPU utilisation measured (nvidia-smi absent)"
+        busy = sorted(self.samples)
+        return (
+            f"GPU utilisation during the pipeline: mean {statistics.mean(busy):.0f}%, "
+            f"median {statistics.median(busy):.0f}% ({len(busy)} samples)"
+        )
+
+
+def measure_ingest(
+    zim: Path, workers: int | None, kind: str = "pytorch", device: str = "cpu"
+) -> dict[str, Any]:
     from ingest.chunking import embedding_text
     from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
     from ingest.store import LibraryStore
 
-    embedder = make_embedder(kind)
+    embedder = make_embedder(kind, device)
     embedder.embed(["warm up the model"])  # both measurements start with the model loaded
     lib = Path(os.environ["LIBRARIAN_HOME"]) / f"library-{kind}"
     t0 = time.perf_counter()
     keyword_at = None
-    for ev in ingest_paths([zim], lib, embedder_factory=embedder, workers=workers):
-        if isinstance(ev, SourceResult):
-            print(f"  {ev.line}", flush=True)
-        elif isinstance(ev, ProgressEvent) and ev.stage == "indexing" and keyword_at is None:
-            keyword_at = time.perf_counter() - t0
+    with GpuSampler() as gpu:
+        for ev in ingest_paths([zim], lib, embedder_factory=embedder, workers=workers):
+            if isinstance(ev, SourceResult):
+                print(f"  {ev.line}", flush=True)
+            elif isinstance(ev, ProgressEvent) and ev.stage == "indexing" and keyword_at is None:
+                keyword_at = time.perf_counter() - t0
     pipeline_s = time.perf_counter() - t0
     store = LibraryStore(lib, embedder)
     chunks = store.chunk_count()
@@ -118,7 +176,10 @@ def measure_ingest(zim: Path, workers: int | None, kind: str = "pytorch") -> dic
         "raw_s": raw_s,
         "ratio": (chunks / pipeline_s) / (chunks / raw_s),
         "device": getattr(embedder, "device", "cpu"),
+        "precision": getattr(embedder, "dtype", "int8"),
+        "batch": getattr(embedder, "batch_size", 0),
         "embedder": kind,
+        "gpu": gpu.summary() if device == "cuda" else "",
     }
 
 
@@ -217,6 +278,12 @@ def main() -> int:
         default="pytorch",
         help="both: the same corpus through each, side by side (issue 12's CPU speed-up)",
     )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: sentence-transformers in fp16 on the GPU, with its utilisation",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("ingest.pipeline").setLevel(logging.INFO)
@@ -229,8 +296,13 @@ def main() -> int:
         kinds = ["pytorch", "onnx"] if args.embedder == "both" else [args.embedder]
         runs = {}
         for kind in kinds:
-            r = runs[kind] = measure_ingest(zim, args.workers, kind)
-            print(f"[{kind}] chunks: {r['chunks']:,} (embedder on {r['device']})")
+            r = runs[kind] = measure_ingest(zim, args.workers, kind, args.device)
+            print(
+                f"[{kind}] chunks: {r['chunks']:,} (embedder on {r['device']}, "
+                f"{r['precision']}, batches of {r['batch']})"
+            )
+            if r["gpu"]:
+                print(f"[{kind}] {r['gpu']}")
             print(f"[{kind}] keyword-searchable after {r['keyword_searchable_s']:.1f} s")
             print(
                 f"[{kind}] pipeline end to end: {r['pipeline_chunks_per_s']:8.1f} chunks/s "

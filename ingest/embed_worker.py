@@ -165,10 +165,12 @@ class EmbedWorker(threading.Thread):
         # batch: without this the pipeline pays for padding that one big encode() avoids.
         todo = [i for i, chunk_id in enumerate(batch.chunk_ids) if chunk_id not in kept]
         order = sorted(todo, key=lambda i: -len(batch.texts[i]))
-        for i in range(0, len(order), EMBED_SUB_BATCH):
+        # A GPU takes its whole batch at once; a CPU a sub-batch (progress, cancel).
+        step = max(EMBED_SUB_BATCH, int(getattr(self.embedder, "batch_size", 0) or 0))
+        for i in range(0, len(order), step):
             if self.stop.is_set():
                 return
-            picked = order[i : i + EMBED_SUB_BATCH]
+            picked = order[i : i + step]
             t0 = time.perf_counter()
             vectors[picked] = self.embedder.embed([batch.texts[j] for j in picked])
             self.busy += time.perf_counter() - t0

