@@ -163,10 +163,14 @@ class VectorsMixin:
             return records.VECTOR_ITEM_TYPE
         return table.schema.field("vector").type.value_type
 
-    def vector_count(self, source_id: str | None = None) -> int:
+    def vector_count(self, source_id: str | None = None, before_ordinal: int | None = None) -> int:
+        """Vectors in the library, of one source, or of its documents before an ordinal."""
         table = self._vector_table()
         if table is None:
             return 0
         if source_id is None:
             return int(table.count_rows())
-        return int(table.count_rows(f"source_id = {quote(source_id)}"))
+        where = f"source_id = {quote(source_id)}"
+        if before_ordinal is not None:
+            where += f" AND ordinal < {int(before_ordinal)}"
+        return int(table.count_rows(where))

@@ -92,7 +92,7 @@ def export_pack(
     if target.is_dir():
         target = target / default_pack_name(record)
     upto = record.embed_ordinal
-    total = store.vector_count(record.source_id)
+    total = store.vector_count(record.source_id, before_ordinal=upto)
     progress = _Progress(str(target), record.title, "checking passages", total, "passages")
     try:
         digest = yield from _passages_digest(store, record, upto, progress, cancel)
@@ -107,42 +107,35 @@ def export_pack(
         embedder=recorded[0],
         dim=recorded[1],
         embed_ordinal=upto,
-        vectors=0,  # counted while writing; the header goes last (see below)
+        vectors=total,
         passages_digest=digest,
     )
-    schema = _pack_schema(header.dim)
+    schema = _pack_schema(header.dim).with_metadata(
+        {_HEADER_KEY: json.dumps(asdict(header)).encode()}
+    )
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     written = 0
     progress = _Progress(str(target), record.title, "writing vectors", total, "vectors")
     try:
-        # The row count is only known at the end (vectors written after `upto` are left out),
-        # so the batches go to a stream first and are copied into the file with the header.
-        with pa.OSFile(str(tmp) + ".rows", "wb") as sink, ipc.new_stream(sink, schema) as rows:
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, schema) as writer:
             for batch in _vector_batches(store, record, upto):
                 _check(cancel)
-                rows.write_batch(batch)
+                writer.write_batch(batch)
                 written += batch.num_rows
                 yield from progress.at(written)
-        header = PackHeader(**{**asdict(header), "vectors": written})
-        final = schema.with_metadata({_HEADER_KEY: json.dumps(asdict(header)).encode()})
-        with (
-            pa.memory_map(str(tmp) + ".rows") as source_file,
-            ipc.open_stream(source_file) as reader,
-            pa.OSFile(str(tmp), "wb") as sink,
-            ipc.new_file(sink, final) as writer,
-        ):
-            for batch in reader:
-                _check(cancel)
-                writer.write_batch(batch)
+        if written != total:  # vectors below the checkpoint only go when the source does
+            raise PackError(
+                f"'{record.title}' changed while its vectors were exported ({written:,} "
+                f"written, {total:,} expected); export it again."
+            )
         os.replace(tmp, target)
     except PackCancelled:
         return
     except OSError as exc:
         raise PackError(f"{shown(str(target))}: cannot be written: {exc}") from exc
     finally:
-        for leftover in (tmp, Path(str(tmp) + ".rows")):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     yield from progress.at(written, force=True)
     yield PackDone(str(target), record.title, written)
 
