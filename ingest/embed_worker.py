@@ -33,6 +33,7 @@ EMBED_FEED_ROWS = 4096
 EMBED_FIRST_ROWS = 512
 EMBED_COMMIT_SECONDS = 30.0
 EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cancel latency
+LEAD_ONLY = "chunk_index = 0"  # a document's first passage (a Wikipedia article's summary)
 
 
 @dataclass
@@ -46,9 +47,17 @@ class EmbedBatch:
 
 @dataclass
 class EmbedScan:
+    """Embed a source's chunks of documents [from_ordinal, end_ordinal) read back from the
+    store. With `leads_first`, the first passage of every document from `lead_from` on goes
+    first (Embedded.lead), then the rest; the first passages of documents below `leads_below`
+    have their vectors already and are skipped."""
+
     source_id: str
     from_ordinal: int
     end_ordinal: int
+    lead_from: int = 0
+    leads_first: bool = False
+    leads_below: int = 0
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Embedded:
     ordinals: list[int]
     vectors: np.ndarray
     end_ordinal: int
+    lead: bool = False  # first passages only: end_ordinal is the `lead_ordinal` checkpoint
 
 
 def feed_batches(table: pa.Table, rows: int, end_ordinal: int) -> Iterator[tuple[pa.Table, int]]:
@@ -127,24 +137,14 @@ class EmbedWorker(threading.Thread):
                 if item is None:
                     return
                 if isinstance(item, EmbedScan):
-                    reader = LibraryStore(self.store_path)
-                    for table in reader.iter_chunks(
-                        item.source_id, item.from_ordinal, item.end_ordinal
-                    ):
-                        if self.stop.is_set():
+                    leads_below = item.leads_below
+                    if item.leads_first:
+                        if not self._scan(item, item.lead_from, LEAD_ONLY, lead=True):
                             return
-                        last = int(table.column("ordinal")[-1].as_py()) + 1
-                        # the final window covers documents up to the source's end
-                        end = last if last < item.end_ordinal else item.end_ordinal
-                        for part, part_end in feed_batches(table, self.commit_rows(), end):
-                            if self.stop.is_set():
-                                return
-                            self._embed(batch_from_table(item.source_id, part, part_end))
-                    self.outbox.put(
-                        Embedded(
-                            item.source_id, [], [], np.zeros((0, 1), np.float32), item.end_ordinal
-                        )
-                    )
+                        leads_below = item.end_ordinal
+                    skip = f"NOT ({LEAD_ONLY} AND ordinal < {leads_below})"
+                    if not self._scan(item, item.from_ordinal, skip if leads_below else ""):
+                        return
                 else:
                     with self._lock:
                         self._queued -= len(item.texts)
@@ -152,7 +152,25 @@ class EmbedWorker(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
             self.outbox.put(exc)
 
-    def _embed(self, batch: EmbedBatch) -> None:
+    def _scan(self, item: EmbedScan, start: int, only: str, lead: bool = False) -> bool:
+        """Embed the chunks of documents [start, item.end_ordinal) that meet `only`, read back
+        from the store, then mark the end (False: stopped)."""
+        reader = LibraryStore(self.store_path)
+        for table in reader.iter_chunks(item.source_id, start, item.end_ordinal, only=only):
+            if self.stop.is_set():
+                return False
+            last = int(table.column("ordinal")[-1].as_py()) + 1
+            # the final window covers documents up to the source's end
+            end = last if last < item.end_ordinal else item.end_ordinal
+            for part, part_end in feed_batches(table, self.commit_rows(), end):
+                if self.stop.is_set():
+                    return False
+                self._embed(batch_from_table(item.source_id, part, part_end), lead)
+        empty = np.zeros((0, 1), np.float32)
+        self.outbox.put(Embedded(item.source_id, [], [], empty, item.end_ordinal, lead))
+        return True
+
+    def _embed(self, batch: EmbedBatch, lead: bool = False) -> None:
         vectors = np.zeros((len(batch.texts), self.embedder.dim), np.float32)
         # Passages a search embedded already (ingest.query_vectors) are not embedded again.
         if self._kept is None:
@@ -182,7 +200,9 @@ class EmbedWorker(threading.Thread):
         with self._lock:
             self.in_flight[batch.source_id] = self.in_flight.get(batch.source_id, 0) - len(order)
         self.outbox.put(
-            Embedded(batch.source_id, batch.chunk_ids, batch.ordinals, vectors, batch.end_ordinal)
+            Embedded(
+                batch.source_id, batch.chunk_ids, batch.ordinals, vectors, batch.end_ordinal, lead
+            )
         )
 
 

@@ -65,6 +65,7 @@ class Job:
     chunks: int = 0
     embed_started: float = 0.0
     embed_ordinal: int = 0
+    lead_ordinal: int = 0
     embed_count: int = 0
     embed_base: int = 0
     order: ReadingOrder | None = None  # a ZIM's articles in storage order, once worked out
@@ -78,6 +79,7 @@ class Job:
             read_ordinal=record.read_ordinal,
             chunks=record.chunks,
             embed_ordinal=record.embed_ordinal,
+            lead_ordinal=record.lead_ordinal,
             embed_count=record.embedded,
             damaged=record.damaged,
             damaged_names=record.damaged_list,

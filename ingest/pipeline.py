@@ -374,6 +374,7 @@ class _IngestRun:
             embedded=0,
             read_ordinal=0,
             embed_ordinal=0,
+            lead_ordinal=0,
             damaged=0,
             damaged_names="",
         )

@@ -150,7 +150,7 @@ def prepare_resume(store: LibraryStore, job: Job) -> None:
     sid = rec.source_id
     if rec.stage == "reading":
         store.delete_chunks(sid, rec.read_ordinal)
-    store.delete_vectors(sid, rec.embed_ordinal)
+    store.delete_vectors(sid, rec.embed_ordinal, keep_leads_below=rec.lead_ordinal)
     job.total_docs = job.total_docs or rec.documents
     job.stage1_done = rec.stage != "reading"
     job.chunks = store.chunk_count(sid)

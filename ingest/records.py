@@ -92,6 +92,7 @@ class SourceRecord:
     damaged: int = 0  # documents skipped because their data is damaged
     damaged_names: str = ""  # the first DAMAGED_NAMES_KEPT of them, "name: reason" per line
     chunker: str = ""  # ingest.chunking.CHUNKER_VERSION it was read with ("": before versions)
+    lead_ordinal: int = 0  # the first passage of each document below it has its vector (stage 2)
 
     @property
     def visible(self) -> bool:

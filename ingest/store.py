@@ -363,9 +363,10 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
         to_ordinal: int | None = None,
         batch_rows: int = 4096,
         window_docs: int = 5000,
+        only: str = "",
     ) -> Iterator[pa.Table]:
         """A source's chunks of documents [from_ordinal, to_ordinal), in (ordinal, chunk_index)
-        order, in batches that end at document boundaries.
+        order, in batches that end at document boundaries; `only`: a further condition on them.
 
         Read a window of documents at a time, so resuming the embedding of a Wikipedia-sized
         source never holds its whole text in memory.
@@ -380,6 +381,8 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
                 f"source_id = {quote(source_id)} AND ordinal >= {int(start_doc)}"
                 f" AND ordinal < {int(end_doc)}"
             )
+            if only:
+                where += f" AND ({only})"
             table = self._chunks.search().where(where).select(CHUNK_COLUMNS).limit(None).to_arrow()
             start_doc = end_doc
             if table.num_rows == 0:

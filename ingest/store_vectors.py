@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from ingest.embedding import Embedder
 
 
+# A document's first passage (its lead: a Wikipedia article's summary), told by its chunk id
+# ("{source_id}:{ordinal}:{chunk_index}") in the vector table, which has no chunk_index.
+LEAD_PASSAGE = "chunk_id LIKE '%:0'"
 SCAN_BATCH_ROWS = 16_384  # rows per batch of a scan (scan_vectors, LibraryStore.scan_chunks)
 
 
@@ -79,6 +82,7 @@ class VectorsMixin:
                         stage="embedding",
                         embedded=0,
                         embed_ordinal=0,
+                        lead_ordinal=0,
                         embedder=embedder.name,
                     )
             self.embedder = embedder
@@ -116,7 +120,11 @@ class VectorsMixin:
                 )
         return self._vectors
 
-    def delete_vectors(self, source_id: str, from_ordinal: int = 0) -> None:
+    def delete_vectors(
+        self, source_id: str, from_ordinal: int = 0, keep_leads_below: int = 0
+    ) -> None:
+        """Delete a source's vectors of documents from `from_ordinal` on, but those of the
+        documents' first passages below `keep_leads_below` (stage 2's first pass wrote them)."""
         self._require_writer()
         table = self._vector_table()
         if table is None:
@@ -124,6 +132,8 @@ class VectorsMixin:
         where = f"source_id = {quote(source_id)}"
         if from_ordinal > 0:
             where += f" AND ordinal >= {int(from_ordinal)}"
+        if keep_leads_below > from_ordinal:
+            where += f" AND NOT ({LEAD_PASSAGE} AND ordinal < {int(keep_leads_below)})"
         table.delete(where)
 
     def add_vectors(

@@ -241,8 +241,8 @@ def _attach(
     """The pack's vectors of the documents the library has not embedded yet, streamed into
     one commit (on a helper thread, so progress goes on); then the source's checkpoint after
     them. A stop or a failure commits nothing."""
-    sid, start = record.source_id, record.embed_ordinal
-    store.delete_vectors(sid, start)  # written after the last checkpoint: not counted
+    sid, start, leads = record.source_id, record.embed_ordinal, record.lead_ordinal
+    store.delete_vectors(sid, start, keep_leads_below=leads)  # past the checkpoints: not counted
     kept = store.vector_count(sid)
     table = store.vector_table_for(header.dim)
     schema = table.schema
@@ -260,8 +260,15 @@ def _attach(
                 if abandoned.is_set():
                     raise PackCancelled
                 batch = reader.get_batch(i)
+                ordinal = batch.column("ordinal")
                 if start > 0:
-                    batch = batch.filter(pc.greater_equal(batch.column("ordinal"), start))
+                    batch = batch.filter(pc.greater_equal(ordinal, start))
+                    ordinal = batch.column("ordinal")
+                if leads > start:  # first passages stage 2 embedded ahead of the rest
+                    had = pc.and_(
+                        pc.ends_with(batch.column("chunk_id"), ":0"), pc.less(ordinal, leads)
+                    )
+                    batch = batch.filter(pc.invert(had))
                 vectors = batch.column("vector")
                 if item != vectors.type.value_type:
                     vectors = vectors.cast(pa.list_(item, header.dim))

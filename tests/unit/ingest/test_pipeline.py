@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import embed_worker, jobs, parse_worker, pipeline
+from ingest import embed_worker, jobs, parse_worker, pipeline, vector_stage
 from ingest.embedding import HashingEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, embed_pending, ingest_paths
 from ingest.store import LibraryStore
@@ -335,3 +335,80 @@ def test_a_resumed_embedding_stopped_again_keeps_what_it_embedded_seconds_ago(
     assert 256 <= kept[1] < kept[2] < total, kept
     run([archive], lib)
     assert LibraryStore(lib).vector_count() == total
+
+
+class Recording(HashingEmbedder):
+    """The test embedder, remembering the texts it was given in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += list(texts)
+        return super().embed(texts)
+
+
+def _lead_texts(lib: Path, source_id: str) -> set[str]:
+    from ingest.chunking import embedding_text
+
+    rows = LibraryStore(lib).table_snapshot()[0].to_pylist()
+    return {
+        embedding_text(r["title"], r["section"], r["text"])
+        for r in rows
+        if r["source_id"] == source_id and r["chunk_index"] == 0
+    }
+
+
+def test_a_big_source_has_every_documents_first_passage_embedded_first(
+    corpus: Path, tmp_path: Path, reference, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(vector_stage, "LEADS_FIRST_DOCS", 10)
+    lib = tmp_path / "lib"
+    run([corpus / "wiki.zim"], lib, keyword_only=True)
+    wiki = LibraryStore(lib).find_source("wiki.zim")
+    assert wiki is not None and wiki.chunks > wiki.documents
+    leads = _lead_texts(lib, wiki.source_id)
+    spy = Recording()
+    run([corpus / "wiki.zim"], lib, embedder_factory=spy)
+    assert set(spy.texts[: len(leads)]) == leads  # the first passage of each article first
+    assert not leads & set(spy.texts[len(leads) :])  # and never again
+    assert len(spy.texts) == wiki.chunks
+    done = LibraryStore(lib).find_source("wiki.zim")
+    assert done is not None and done.stage == "ready" and done.lead_ordinal == wiki.read_ordinal
+    run([corpus], lib)  # the EPUB too
+    assert snapshot(lib) == reference
+
+
+def test_resume_after_a_crash_in_either_pass_of_a_big_source_gives_the_same_table(
+    corpus: Path, tmp_path: Path, reference, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Crashed with vectors written past both checkpoints, in the leads pass and then in the
+    second pass: the leads below lead_ordinal are kept (not embedded again), everything else
+    past embed_ordinal is dropped and embedded again, and the table is the uninterrupted one."""
+    from ingest.chunking import embedding_text
+
+    monkeypatch.setattr(vector_stage, "LEADS_FIRST_DOCS", 10)
+    lib = tmp_path / "lib"
+    run([corpus], lib)
+    store = LibraryStore(lib)
+    wiki = store.find_source("wiki.zim")
+    assert wiki is not None
+    rows = [r for r in store.table_snapshot()[0].to_pylist() if r["source_id"] == wiki.source_id]
+    text = {r["chunk_id"]: embedding_text(r["title"], r["section"], r["text"]) for r in rows}
+    half, third = wiki.read_ordinal // 2, wiki.read_ordinal // 3
+    for embed_at, leads_at in ((0, half), (third, wiki.read_ordinal)):
+        with store.writing():
+            store.update_source(
+                wiki.source_id, stage="embedding", embed_ordinal=embed_at, lead_ordinal=leads_at
+            )
+        spy = Recording()
+        res = results(run([corpus], lib, embedder_factory=spy))
+        assert res["wiki.zim"].status == "added"
+        kept = {
+            r["chunk_id"]
+            for r in rows
+            if r["ordinal"] < embed_at or (r["chunk_index"] == 0 and r["ordinal"] < leads_at)
+        }
+        assert sorted(spy.texts) == sorted(text[c] for c in text if c not in kept)
+        assert snapshot(lib) == reference

@@ -242,3 +242,33 @@ def test_the_cli_exports_and_imports(
     bogus.write_text("nope")
     assert main(["vectors", "import", str(bogus), "--library", str(target)]) == 1
     assert "error: x.vectors: not a vector pack" in capsys.readouterr().err
+
+
+def test_a_pack_completes_a_source_whose_first_passages_were_embedded_first(
+    embedded: Path, tmp_path: Path
+) -> None:
+    """Stage 2 embeds a big source's first passages first: a pack then gives everything else,
+    and nothing twice."""
+    pack = tmp_path / "wiki.vectors"
+    export(embedded, pack)
+    lib = tmp_path / "leads"
+    shutil.copytree(embedded, lib)
+    store = LibraryStore(lib, EMBEDDER)
+    source = zim(lib)
+    with store.writing():
+        # every document's lead embedded, the rest only for the first ten documents
+        store._vector_table().delete(
+            f"source_id = '{source.source_id}' AND ordinal >= 10 AND NOT chunk_id LIKE '%:0'"
+        )
+        store.update_source(
+            source.source_id,
+            stage="embedding",
+            embed_ordinal=10,
+            lead_ordinal=source.documents,
+            embedded=store.vector_count(source.source_id),
+        )
+    before = store.vector_count(source.source_id)
+    events = attach(lib, pack)
+    assert isinstance(events[-1], PackDone) and events[-1].vectors == source.chunks - before
+    assert zim(lib).stage == "ready"
+    assert vectors_of(lib, source.source_id).keys() == vectors_of(embedded, source.source_id).keys()
