@@ -159,6 +159,7 @@ _ARABIC_FOLD = str.maketrans(
     }  # fmt: skip
 )
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+_ARABIC_SUFFIXES = ("ات", "ون", "ين", "ان", "ها", "ا")  # "ا" last: the plural's first
 
 
 def stopwords(language: str) -> frozenset[str]:
@@ -249,10 +250,16 @@ def _pieces(word: str) -> set[str]:
 
 def _arabic_stem(word: str) -> str:
     """A folded Arabic word (see _ARABIC_FOLD) without its article or a joined
-    conjunction/preposition, when enough of the word is left."""
+    conjunction/preposition, and without the endings that only mark case or number — the
+    accusative alif of an indefinite noun (دورًا: دور), the sound plurals and duals, a joined
+    "her" (a light stemmer in the manner of Larkey's light10) — when enough of it is left."""
     for prefix in _ARABIC_PREFIXES:
         if word.startswith(prefix) and len(word) - len(prefix) >= 2:
-            return word[len(prefix) :]
+            word = word[len(prefix) :]
+            break
+    for suffix in _ARABIC_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
     return word
 
 

@@ -33,6 +33,11 @@ Runner = Callable[[Callable[[Any], Any], Callable[[Any], None], Callable[[str], 
 HIGHLIGHT = QColor("#fff1a8")
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript|iframe|object|embed)\b.*?</\1\s*>", re.I | re.S)
 _LINK_TAGS = re.compile(r"<link\b[^>]*>", re.I)
+# Qt lays out every paragraph of a document inside <html> left to right, whatever its script;
+# without it each paragraph takes the direction of its own text (Arabic, Hebrew from the right).
+_HTML_TAG = re.compile(r"<html\b([^>]*)>|</html\s*>", re.I)
+_DIR_ATTR = re.compile(r"""\bdir\s*=\s*["']?(rtl|ltr)""", re.I)
+_BODY_TAG = re.compile(r"<body\b", re.I)
 _WORD = re.compile(r"\w+", re.UNICODE)
 READER_CSS = """
 body { font-family: 'Noto Serif', 'DejaVu Serif', Georgia, serif; font-size: 15px; color: #1d2430; }
@@ -46,9 +51,16 @@ table { border-collapse: collapse; }
 
 
 def clean_html(text: str) -> str:
-    """The archive's HTML without scripts, styles, frames or external stylesheets."""
+    """The archive's HTML without scripts, styles, frames or external stylesheets, and without
+    its <html> element (see _HTML_TAG; a `dir` it gives moves to <body>)."""
     text = _DROP_BLOCKS.sub("", text)
-    return _LINK_TAGS.sub("", text)
+    text = _LINK_TAGS.sub("", text)
+    opening = _HTML_TAG.search(text)
+    direction = _DIR_ATTR.search(opening.group(1) or "") if opening else None
+    text = _HTML_TAG.sub("", text)
+    if direction:
+        text = _BODY_TAG.sub(f'<body dir="{direction.group(1).lower()}"', text, count=1)
+    return text
 
 
 class ArchiveBrowser(QTextBrowser):
