@@ -30,7 +30,7 @@ DEFAULT_MAX_TOKENS = 200
 # The passages a document gives (its cleaning and its chunking). Bump it whenever a change makes
 # the same document give other passages: vector packs (ingest.vector_packs) from one version
 # are refused by a library whose copy of the source was read with another.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # 3: Thai, Lao, Myanmar and Khmer vowel signs inside words
 DEFAULT_OVERLAP_TOKENS = 30
 
 # Scripts the tokenizer reads a character at a time (Han, kana), Hangul syllables (each read as

@@ -16,6 +16,7 @@ from ingest.chunking import chunk_document
 from ingest.errors import SourceError
 from ingest.log_file import attach_inherited
 from ingest.records import CHUNK_COLUMNS, chunks_schema
+from ingest.terms import index_terms
 
 log = logging.getLogger("ingest.pipeline")  # what a parser logs is the pipeline's
 
@@ -130,8 +131,11 @@ def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
 
 def _ipc(cols: dict[str, list[Any]]) -> bytes:
     """Chunk rows as one Arrow IPC buffer: cheap to pickle, no per-row Python objects in the
-    main process."""
+    main process; with each text's words for the second keyword index (ingest.store_terms),
+    made here, in the parser processes, not by the writer."""
     table = pa.table(cols, schema=chunks_schema())
+    terms = [index_terms(text) for text in cols["text"]]
+    table = table.append_column("terms", pa.array(terms, pa.string()))
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

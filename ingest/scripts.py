@@ -16,11 +16,12 @@ ARABIC = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff"
 CYRILLIC = "\u0400-\u04ff"
 DEVANAGARI = "\u0900-\u097f"
 
-# Combining marks that belong inside a word: vowel signs of the Indic scripts, Arabic and Hebrew
-# points, Latin accents. Python's \w leaves them out, which would cut महाभारत into pieces.
+# Combining marks that belong inside a word: vowel signs of the Indic scripts and of Thai, Lao,
+# Myanmar and Khmer, Arabic and Hebrew points, Latin accents. Python's \w leaves them out, which
+# would cut महाभारत (or กรุงเทพ) into pieces.
 MARKS = (
     "\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
-    "\u0900-\u0963\u0966-\u0dff"
+    f"\u0900-\u0963\u0966-\u0dff{UNSPACED}"
 )
 WORD = re.compile(rf"(?:\w|[{MARKS}])+")  # a word of any script, its marks included
 

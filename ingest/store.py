@@ -67,6 +67,7 @@ from ingest.records import (
 )
 from ingest.store_indexes import IndexMixin
 from ingest.store_search import SearchMixin, SearchMode
+from ingest.store_terms import TermsMixin
 from ingest.store_vectors import SCAN_BATCH_ROWS, VectorsMixin
 from ingest.writer_lock import WriterLock
 
@@ -92,7 +93,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 
 
-class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
+class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
     """The library on disk: search for everyone, writes for one writer at a time.
 
     `embedder` is needed for vector and hybrid search and for stage 2; without one, hybrid
@@ -130,6 +131,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
         except OSError as exc:
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None
+        self._terms: Any = None  # the second keyword index's table (ingest.store_terms)
         self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
         self._kept: Any = None  # (embedder, QueryVectors): see SearchMixin.query_vectors
         self._last_query: tuple[Any, np.ndarray] | None = None  # (embedder and query, vector)
@@ -285,14 +287,14 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
             # A source's rows fill fragments of their own, which the delete drops whole: their
             # files go now (what shares fragments with other sources waits for `compact`).
             self._drop_dead_index_segments()
-            for name in ("chunks", "vectors"):
+            for name in ("chunks", "vectors", "terms"):
                 if self._table_path(name).is_dir():
                     ix.cleanup(self._table_path(name), timedelta(0))
         return record
 
     def _drop_dead_index_segments(self) -> None:
         """Drop the index segments of both tables that cover only rows deleted since."""
-        for name in ("chunks", "vectors"):
+        for name in ("chunks", "vectors", "terms"):
             if self._table_path(name).is_dir():
                 ix.drop_dead_segments(self._table_path(name))
         self._checkout_latest()
@@ -341,6 +343,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
         self._require_writer()
         if rows.num_rows:
             self._chunks.add(rows.select(CHUNK_COLUMNS).cast(chunks_schema()))
+            self.add_terms(rows)
 
     def delete_chunks(self, source_id: str, from_ordinal: int = 0) -> None:
         """Delete a source's chunks and vectors of documents from `from_ordinal` on."""
@@ -349,6 +352,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin):
         if from_ordinal > 0:
             where += f" AND ordinal >= {int(from_ordinal)}"
         self._chunks.delete(where)
+        self.delete_terms(source_id, from_ordinal)
         self.delete_vectors(source_id, from_ordinal)
 
     def chunk_count(self, source_id: str | None = None) -> int:

@@ -52,12 +52,19 @@ class IndexMixin:
         _chunks: Any
         _sources: Any
         _meta: Any
+        _terms: Any
 
         def meta(self) -> dict[str, str]: ...
         def _set_meta(self, **values: str) -> None: ...
         def _require_writer(self) -> None: ...
         def _vector_table(self, create_dim: int | None = None) -> Any: ...
         def _drop_dead_index_segments(self) -> None: ...
+        def terms_index_updates(
+            self, cancel: threading.Event | None = None
+        ) -> Iterator[IndexWork]: ...
+        def terms_maintenance(
+            self, cancel: threading.Event | None = None
+        ) -> Iterator[IndexWork]: ...
 
     def _table_path(self, name: str) -> Path:
         return self.path / f"{name}.lance"
@@ -83,6 +90,7 @@ class IndexMixin:
             },
             cancel=cancel,
         )
+        yield from self.terms_index_updates(cancel)
         yield from _id_indexes(chunks, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX, "passages", cancel)
 
     def refresh_text_index(self) -> None:
@@ -105,6 +113,7 @@ class IndexMixin:
                 chunks, [ix.TEXT_INDEX, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX], cancel=cancel
             )
             yield from self.text_index_updates(cancel)
+            yield from self.terms_maintenance(cancel)
         table = self._vector_table()
         if table is not None and table.count_rows():
             vectors = self._table_path("vectors")
@@ -121,7 +130,7 @@ class IndexMixin:
             warnings.simplefilter("ignore", UserWarning)
             for t in (self._sources, self._meta):
                 t.optimize(cleanup_older_than=cleanup_after)
-        for name in ("chunks", "vectors"):
+        for name in ("chunks", "vectors", "terms"):
             if self._table_path(name).is_dir():
                 ix.cleanup(self._table_path(name), cleanup_after)
         self._checkout_latest()
@@ -141,7 +150,7 @@ class IndexMixin:
 
     def _checkout_latest(self) -> None:
         """Let this object's LanceDB tables see what Lance wrote behind their back."""
-        for t in (self._chunks, self._vector_table()):
+        for t in (self._chunks, self._vector_table(), self._terms):
             if t is not None:
                 with contextlib.suppress(Exception):
                     t.checkout_latest()

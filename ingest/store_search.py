@@ -82,6 +82,9 @@ class SearchMixin:
         def _vector_table(self, create_dim: int | None = None) -> Any: ...
         def _vector_index_kind(self) -> str: ...
         def _nprobes(self) -> int: ...
+        def keyword_terms(
+            self, query: str, limit: int, where: str | None
+        ) -> list[dict[str, Any]]: ...
 
     def visible_sources(self, only: Sequence[str] | None = None) -> dict[str, SourceRecord]:
         """Sources search may return: stage 1 complete, and among `only` (ids) when given."""
@@ -231,7 +234,9 @@ class SearchMixin:
 
     def _keyword(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
         """BM25 top `limit`, ties broken by chunk id: the same results however the rows were
-        batched into fragments (one parser process or eight)."""
+        batched into fragments (one parser process or eight). A query in a script the main
+        index cannot cut is also searched in the terms index (ingest.store_terms); the two
+        lists meet with each score as a share of its list's best."""
         if self._chunks.count_rows() == 0:
             return []
         try:
@@ -243,6 +248,9 @@ class SearchMixin:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
         _with_source_ids(rows)
+        terms = self.keyword_terms(query, limit + TIE_MARGIN, where)
+        if terms:
+            rows = _merged(rows, terms, self._chunk_rows)
         rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))
         return rows[:limit]
 
@@ -393,6 +401,26 @@ _EMBED_COST = _Pace(0.03)
 def _embed_allowance() -> int:
     """How many candidates without a vector one search may embed (see HYBRID_EMBED_*)."""
     return max(1, min(HYBRID_EMBED_MISSING, int(HYBRID_EMBED_SECONDS / _EMBED_COST.seconds)))
+
+
+def _merged(
+    rows: list[dict[str, Any]],
+    terms: list[dict[str, Any]],
+    read: Any,
+) -> list[dict[str, Any]]:
+    """The main index's `rows` and the terms index's hits (chunk_id, _score) as one list: each
+    score a share of its own list's best (BM25 of two indexes do not compare), a passage in
+    both keeping the higher; the rows of passages only the terms found read with `read`."""
+    best = max((float(r["_score"]) for r in rows), default=0.0) or 1.0
+    merged = {r["chunk_id"]: {**r, "_score": float(r["_score"]) / best} for r in rows}
+    top = max(float(t["_score"]) for t in terms) or 1.0
+    share = {t["chunk_id"]: float(t["_score"]) / top for t in terms}
+    for row in read([c for c in share if c not in merged]):
+        merged[row["chunk_id"]] = {**row, "_score": 0.0}
+    for chunk_id, score in share.items():
+        if chunk_id in merged:
+            merged[chunk_id]["_score"] = max(merged[chunk_id]["_score"], score)
+    return list(merged.values())
 
 
 def _dataset(table: Any) -> Any:

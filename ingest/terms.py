@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from ingest import scripts
 
@@ -143,6 +144,7 @@ _SEGMENTED_RUN = re.compile(
     f"(?P<cjk>[{scripts.CJK}]+)|(?P<hangul>[{scripts.HANGUL}]+)|(?P<unspaced>[{scripts.UNSPACED}]+)"
 )
 _HIRAGANA = re.compile(f"[{scripts.HIRAGANA}]")
+_NEEDS_TERMS = re.compile(f"[{scripts.CJK}{scripts.HANGUL}{scripts.UNSPACED}{scripts.ARABIC}]")
 # Arabic: short vowels, shadda, sukun, dagger alef and tatweel go; alef, yeh and teh marbuta
 # forms become one letter each, as the same word is spelled every way in real text.
 _ARABIC_FOLD = str.maketrans(
@@ -224,28 +226,56 @@ def _pieces(word: str) -> set[str]:
     those with hiragana, the particles and endings), pairs of Hangul syllables (a particle
     joined to a word leaves the word's pairs intact), triples of Thai letters; the rest of the
     run (Latin letters, digits) as it is."""
-    out: set[str] = set()
+    return set(_piece_sequence(word, particles=False))
+
+
+def _piece_sequence(word: str, particles: bool) -> Iterator[str]:
+    """_pieces in order, each as often as it occurs; `particles`: hiragana pairs too."""
     pos = 0
     for m in _SEGMENTED_RUN.finditer(word):
         rest = word[pos : m.start()]
         if len(rest) >= 2:
-            out.add(stem(rest))
+            yield stem(rest)
         pos = m.end()
         run = m.group()
         size = 3 if m.lastgroup == "unspaced" else 2
         if len(run) < size:
-            if m.lastgroup != "cjk" or not _HIRAGANA.search(run):
-                out.add(run)
+            if particles or m.lastgroup != "cjk" or not _HIRAGANA.search(run):
+                yield run
             continue
         for i in range(len(run) - size + 1):
             piece = run[i : i + size]
-            if m.lastgroup == "cjk" and _HIRAGANA.search(piece):
+            if not particles and m.lastgroup == "cjk" and _HIRAGANA.search(piece):
                 continue
-            out.add(piece)
+            yield piece
     rest = word[pos:]
     if len(rest) >= 2:
-        out.add(stem(rest))
-    return out
+        yield stem(rest)
+
+
+def index_terms(text: str) -> str:
+    """`text` as the words a keyword index needs for the scripts LanceDB's word tokenizer
+    cannot cut (its English analysis takes a run of Chinese or Japanese for one word and an
+    Arabic word with its article and vowels for another word): Han, kana and Hangul as
+    character pairs, Thai, Lao, Myanmar and Khmer as letter triples, Arabic folded and lightly
+    stemmed, every other word lower-cased and stemmed as content_words does; in order, repeats
+    kept (BM25 counts them), separated by spaces. "" for text that needs none of it (the main
+    keyword index reads it well)."""
+    if text.isascii() or not _NEEDS_TERMS.search(text):
+        return ""
+    lowered = unicodedata.normalize("NFKC", text.lower())
+    arabic = _ARABIC.search(lowered) is not None
+    if arabic:
+        lowered = lowered.translate(_ARABIC_FOLD)
+    out: list[str] = []
+    for raw in scripts.WORD.findall(lowered):
+        if _SEGMENTED_RUN.search(raw):
+            out.extend(_piece_sequence(raw, particles=True))
+        elif arabic and _ARABIC.search(raw):
+            out.append(_arabic_stem(raw))
+        else:
+            out.append(stem(raw))
+    return " ".join(out)
 
 
 def _arabic_stem(word: str) -> str:

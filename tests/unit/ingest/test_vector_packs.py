@@ -175,7 +175,7 @@ def test_a_pack_of_passages_chunked_otherwise_is_refused(
     sid = zim(target).source_id
     with store.writing():
         store.update_source(sid, chunker="1")
-    with pytest.raises(PackError, match=r"chunker version 2; this library read it with version 1"):
+    with pytest.raises(PackError, match=r"chunker version 3; this library read it with version 1"):
         attach(target, pack)
 
     # Same version, other passages (a change the version did not record): the digest tells.

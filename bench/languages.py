@@ -1,0 +1,72 @@
+"""Keyword and hybrid search in Japanese, Chinese, Korean, Thai and Arabic: hit@5 of the
+questions in tests/languages.py with LanceDB's full-text index alone (its English analysis, as
+every library had before) and with the terms index beside it (ingest.store_terms), side by side
+in one run, on a library of small books in those languages (the real embedder: the bundled
+all-MiniLM-L6-v2, or --hashing for the test one).
+
+Run as `python bench/languages.py [--hashing]`; it writes nothing outside a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hashing", action="store_true", help="the test embedder (no model)")
+    args = parser.parse_args()
+
+    from ingest import store_terms
+    from ingest.embedding import HashingEmbedder, default_embedder
+    from ingest.pipeline import ingest_paths
+    from ingest.store import LibraryStore
+    from tests.languages import KEYWORD_QUESTIONS, TOPICS
+    from tests.unit.ingest.test_keyword_languages import build
+
+    embedder = HashingEmbedder(dim=384) if args.hashing else default_embedder("cpu")
+    with tempfile.TemporaryDirectory(prefix="librarian-languages-") as tmp:
+        root = Path(tmp)
+        books = build(root, list(TOPICS))
+        lib = root / "lib"
+        list(ingest_paths(books, lib, embedder_factory=embedder))
+        store = LibraryStore(lib, embedder)
+        print(f"{store.chunk_count()} passages in {len(books)} books, embedder {embedder.name}")
+        print(
+            "\n| language | keyword, main index | keyword, + terms "
+            "| hybrid, main index | hybrid, + terms |"
+        )
+        print("|---|---|---|---|---|")
+        real = store_terms.TermsMixin.keyword_terms
+        totals = [0, 0, 0, 0]
+        count = 0
+        for lang, questions in KEYWORD_QUESTIONS.items():
+            cells = []
+            for mode in ("keyword", "hybrid"):
+                for with_terms in (False, True):
+                    store_terms.TermsMixin.keyword_terms = (  # type: ignore[method-assign]
+                        real if with_terms else (lambda self, q, limit, where: [])
+                    )
+                    found = 0
+                    for question, topic in questions:
+                        title = TOPICS[lang][topic][0]
+                        hits = store.search(question, k=5, mode=mode)  # type: ignore[arg-type]
+                        found += any(h.locator.title == title for h in hits)
+                    cells.append(found / len(questions))
+            store_terms.TermsMixin.keyword_terms = real  # type: ignore[method-assign]
+            for i, c in enumerate(cells):
+                totals[i] += c * len(questions)
+            count += len(questions)
+            print(f"| {lang} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+        print("| all | " + " | ".join(f"{t / count:.2f}" for t in totals) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

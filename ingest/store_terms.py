@@ -1,0 +1,136 @@
+"""LibraryStore's second keyword index, for the scripts LanceDB's word tokenizer cannot cut
+(Chinese, Japanese, Korean, Thai and its neighbours, Arabic): a `terms` table holding, for the
+passages written in them only, the words ingest.terms.index_terms makes of their text, with a
+full-text index of its own that splits on spaces and changes nothing. A query in those scripts
+is analysed the same way and searched there beside the main index (SearchMixin._keyword).
+English-only libraries never get the table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest import indexes as ix
+from ingest.records import quote
+from ingest.terms import index_terms
+
+if TYPE_CHECKING:
+    from ingest.indexes import IndexWork
+
+TERMS_INDEX = "terms_idx"
+# The words are made already (index_terms): the index only splits them at spaces.
+TERMS_INDEX_PARAMS: dict[str, Any] = {
+    "with_position": False,
+    "base_tokenizer": "whitespace",
+    "language": "English",
+    "max_token_length": 40,
+    "lower_case": False,
+    "stem": False,
+    "remove_stop_words": False,
+    "ascii_folding": False,
+}
+
+
+def terms_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("chunk_id", pa.string()),
+            ("source_id", pa.string()),
+            ("ordinal", pa.int64()),
+            ("terms", pa.string()),
+        ]
+    )
+
+
+class TermsMixin:
+    """LibraryStore's terms table (the store's own attributes are declared for the checker)."""
+
+    if TYPE_CHECKING:
+        path: Path
+        _db: Any
+        _terms: Any
+
+        def _require_writer(self) -> None: ...
+        def _table_names(self) -> list[str]: ...
+
+    def _terms_table(self, create: bool = False) -> Any:
+        if self._terms is None:
+            if "terms" in self._table_names():
+                self._terms = self._db.open_table("terms")
+            elif create:
+                self._terms = self._db.create_table("terms", schema=terms_schema(), exist_ok=True)
+        return self._terms
+
+    def add_terms(self, rows: pa.Table) -> None:
+        """Keep the `terms` of the chunk rows that have any (the parser processes add the
+        column: ingest.parse_worker)."""
+        if "terms" not in rows.column_names:
+            return
+        wanted = rows.filter(pc.not_equal(rows.column("terms"), ""))
+        if wanted.num_rows:
+            self._require_writer()
+            table = self._terms_table(create=True)
+            table.add(
+                wanted.select(["chunk_id", "source_id", "ordinal", "terms"]).cast(terms_schema())
+            )
+
+    def delete_terms(self, source_id: str, from_ordinal: int = 0) -> None:
+        table = self._terms_table()
+        if table is None:
+            return
+        self._require_writer()
+        where = f"source_id = {quote(source_id)}"
+        if from_ordinal > 0:
+            where += f" AND ordinal >= {int(from_ordinal)}"
+        table.delete(where)
+
+    def terms_index_updates(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
+        """Index the terms no segment covers yet, as the main keyword index is (see
+        ingest.indexes.update_scalar_index)."""
+        table = self._terms_table()
+        if table is None or table.count_rows() == 0:
+            return
+        yield from ix.update_scalar_index(
+            self.path / "terms.lance",
+            TERMS_INDEX,
+            "terms",
+            "INVERTED",
+            what="keyword index (words of other scripts)",
+            unit="passages",
+            params={
+                **TERMS_INDEX_PARAMS,
+                "memory_limit": ix.TEXT_INDEX_MEMORY_MB,
+                "num_workers": ix.compute_threads(),
+            },
+            cancel=cancel,
+        )
+
+    def terms_maintenance(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
+        """Compact the terms table's small fragments and bring its index up to date."""
+        table = self._terms_table()
+        if table is None or table.count_rows() == 0:
+            return
+        yield from ix.compact_small_fragments(
+            self.path / "terms.lance", [TERMS_INDEX], cancel=cancel
+        )
+        yield from self.terms_index_updates(cancel)
+
+    def keyword_terms(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        """chunk_id and BM25 _score of the best `limit` passages for `query` by its
+        index_terms; [] when the query needs none or no passage has any."""
+        words = index_terms(query)
+        table = self._terms_table()
+        if not words or table is None:
+            return []
+        try:
+            q = table.search(words, query_type="fts", fts_columns="terms").fast_search()
+            if where:
+                q = q.where(where, prefilter=True)
+            return q.select(["chunk_id", "_score"]).limit(limit).to_list()  # type: ignore[no-any-return]
+        except (ValueError, RuntimeError, OSError):
+            return []

@@ -1,0 +1,89 @@
+"""Keyword search in the scripts LanceDB's word tokenizer cannot cut: a Japanese, Chinese,
+Korean, Thai or Arabic word inside a longer run of text is found (ingest.store_terms), and
+every question of tests/languages.py finds its article in the top 5, by keyword and hybrid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.embedding import HashingEmbedder
+from ingest.pipeline import ingest_paths
+from ingest.store import LibraryStore
+from tests.builders import Chapter, make_epub
+from tests.languages import KEYWORD_QUESTIONS, TOPICS
+
+
+def build(folder: Path, languages: list[str]) -> list[Path]:
+    books = []
+    for lang in languages:
+        chapters = [
+            Chapter(title, f"<h1>{title}</h1><p>{text}</p>", file_name=f"c{i}.xhtml")
+            for i, (title, text) in enumerate(TOPICS[lang])
+        ]
+        books.append(
+            make_epub(
+                folder / f"{lang}.epub",
+                chapters,
+                title=f"{lang} book",
+                language=lang,
+                identifier=f"keyword-{lang}",
+            )
+        )
+    return books
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("languages")
+    lib = root / "lib"
+    list(ingest_paths(build(root, list(TOPICS)), lib, embedder_factory=HashingEmbedder()))
+    return lib
+
+
+@pytest.mark.parametrize("lang", sorted(KEYWORD_QUESTIONS))
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_every_question_finds_its_article_in_the_top_5(library: Path, lang: str, mode: str) -> None:
+    store = LibraryStore(library, HashingEmbedder())
+    for question, topic in KEYWORD_QUESTIONS[lang]:
+        title, text = TOPICS[lang][topic]
+        hits = store.search(question, k=5, mode=mode)  # type: ignore[arg-type]
+        assert any(h.locator.title == title for h in hits), (
+            question,
+            [h.locator.title for h in hits],
+        )
+
+
+def test_a_word_inside_a_run_of_japanese_is_found(library: Path) -> None:
+    """The issue's case: 組版 and ルビ inside sentences, found by keyword alone."""
+    store = LibraryStore(library)
+    for word in ("組版", "ルビ", "禁則処理"):
+        hits = store.search(word, k=3, mode="keyword")
+        assert hits and word in hits[0].text
+
+
+def test_only_passages_in_those_scripts_get_a_terms_row(library: Path) -> None:
+    store = LibraryStore(library)
+    terms = store._terms_table()
+    assert terms is not None
+    assert terms.count_rows() == store.chunk_count()  # every passage here needs one
+    english = Path(library).parent / "english"
+    from tests.builders import sample_corpus
+
+    book = make_epub(english / "en.epub", sample_corpus().chapters)
+    lib = english / "lib"
+    list(ingest_paths([book], lib, embedder_factory=HashingEmbedder()))
+    assert LibraryStore(lib)._terms_table() is None  # an English library never has the table
+
+
+def test_removing_a_source_removes_its_terms(library: Path, tmp_path: Path) -> None:
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    store = LibraryStore(lib)
+    before = store._terms_table().count_rows()
+    removed = store.remove("ja.epub")
+    assert store._terms_table().count_rows() == before - removed.chunks
+    assert not store.search("組版", k=3, mode="keyword")
