@@ -278,6 +278,33 @@ def update_scalar_index(
     yield from merge_small_segments(table, name, what=what, cancel=cancel)
 
 
+def update_full_text_index(
+    table: Path,
+    name: str,
+    column: str,
+    analysis: dict[str, Any],
+    *,
+    what: str,
+    cancel: threading.Event | None = None,
+) -> Iterator[IndexWork]:
+    """update_scalar_index for a full-text index of passages with `analysis` (its tokenizer
+    settings), within the build memory every full-text index keeps to."""
+    yield from update_scalar_index(
+        table,
+        name,
+        column,
+        "INVERTED",
+        what=what,
+        unit="passages",
+        params={
+            **analysis,
+            "memory_limit": TEXT_INDEX_MEMORY_MB,
+            "num_workers": compute_threads(),
+        },
+        cancel=cancel,
+    )
+
+
 def _groups(fragments: list[int], rows: dict[int, int], limit: int) -> Iterator[list[int]]:
     """Consecutive runs of `fragments` of at most `limit` rows (a bigger fragment alone)."""
     group: list[int] = []

@@ -76,19 +76,8 @@ class IndexMixin:
         if self._chunks.count_rows() == 0:
             return
         chunks = self._table_path("chunks")
-        yield from ix.update_scalar_index(
-            chunks,
-            ix.TEXT_INDEX,
-            "text",
-            "INVERTED",
-            what="keyword index",
-            unit="passages",
-            params={
-                **ix.TEXT_INDEX_PARAMS,
-                "memory_limit": ix.TEXT_INDEX_MEMORY_MB,
-                "num_workers": ix.compute_threads(),
-            },
-            cancel=cancel,
+        yield from ix.update_full_text_index(
+            chunks, ix.TEXT_INDEX, "text", ix.TEXT_INDEX_PARAMS, what="keyword index", cancel=cancel
         )
         yield from self.terms_index_updates(cancel)
         yield from _id_indexes(chunks, ix.CHUNK_ID_INDEX, ix.SOURCE_INDEX, "passages", cancel)

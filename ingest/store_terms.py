@@ -95,18 +95,12 @@ class TermsMixin:
         table = self._terms_table()
         if table is None or table.count_rows() == 0:
             return
-        yield from ix.update_scalar_index(
+        yield from ix.update_full_text_index(
             self.path / "terms.lance",
             TERMS_INDEX,
             "terms",
-            "INVERTED",
+            TERMS_INDEX_PARAMS,
             what="keyword index (words of other scripts)",
-            unit="passages",
-            params={
-                **TERMS_INDEX_PARAMS,
-                "memory_limit": ix.TEXT_INDEX_MEMORY_MB,
-                "num_workers": ix.compute_threads(),
-            },
             cancel=cancel,
         )
 

@@ -242,6 +242,7 @@ def _attach(
     one commit (on a helper thread, so progress goes on); then the source's checkpoint after
     them. A stop or a failure commits nothing."""
     sid, start, leads = record.source_id, record.embed_ordinal, record.lead_ordinal
+    store.record_embedder(header.embedder, header.dim)  # checked: the same, or none yet
     store.delete_vectors(sid, start, keep_leads_below=leads)  # past the checkpoints: not counted
     kept = store.vector_count(sid)
     table = store.vector_table_for(header.dim)
@@ -325,11 +326,9 @@ def _check_embedder(
         raise PackError(
             f"{name} holds vectors made with the embedder '{header.embedder}' "
             f"({header.dim} dimensions); this library's are made with '{have[0]}' "
-            f"({have[1]}). Mixing them would give wrong results: import a pack made with "
-            f"'{have[0]}', or switch this library to '{header.embedder}' and re-embed."
+            f"({have[1]}). Mixing them would give wrong results: this library needs a pack "
+            f"made with '{have[0]}'."
         )
-    if store.recorded_embedder() is None:
-        store.record_embedder(header.embedder, header.dim)
 
 
 def _passages_digest(
