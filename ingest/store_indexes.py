@@ -65,6 +65,7 @@ class IndexMixin:
         def terms_maintenance(
             self, cancel: threading.Event | None = None
         ) -> Iterator[IndexWork]: ...
+        def terms_backfill_pending(self) -> list[Any]: ...
 
     def _table_path(self, name: str) -> Path:
         return self.path / f"{name}.lance"
@@ -131,7 +132,9 @@ class IndexMixin:
             self._set_meta(maintenance_due="1")
 
     def maintenance_due(self) -> bool:
-        return self.meta().get("maintenance_due") == "1"
+        """Asked for (mark_maintenance_due), or sources read by an older version need their
+        terms made (ingest.store_terms)."""
+        return self.meta().get("maintenance_due") == "1" or bool(self.terms_backfill_pending())
 
     def maintain(self, cleanup_after: timedelta = timedelta(seconds=30)) -> None:
         """`maintenance` run to the end without watching it."""

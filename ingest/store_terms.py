@@ -7,6 +7,7 @@ English-only libraries never get the table."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest import indexes as ix
-from ingest.records import quote
+from ingest.records import SourceRecord, quote
 from ingest.terms import index_terms
 
 if TYPE_CHECKING:
@@ -34,6 +35,25 @@ TERMS_INDEX_PARAMS: dict[str, Any] = {
     "remove_stop_words": False,
     "ascii_folding": False,
 }
+
+
+# Languages whose text needs the terms index, as ZIM (ISO 639-3) and EPUB (BCP 47) metadata
+# name them: a source in one of them read before the index existed gets its terms afterwards.
+TERMS_LANGUAGES = frozenset(
+    {"ja", "jpn", "zh", "zho", "chi", "ko", "kor", "th", "tha", "lo", "lao", "my", "mya", "bur"}
+    | {"km", "khm", "ar", "ara", "fa", "fas", "per", "ur", "urd"}
+)
+TERMS_SINCE_CHUNKER = 3  # sources read with an older chunker were read without terms
+
+
+def needs_backfill(record: SourceRecord) -> bool:
+    """Whether `record` was read before the terms index existed and its language needs it."""
+    try:
+        old = int(record.chunker or 0) < TERMS_SINCE_CHUNKER
+    except ValueError:
+        old = False
+    codes = re.split(r"[\s,;]+", record.language.lower())
+    return old and record.visible and any(c.split("-")[0] in TERMS_LANGUAGES for c in codes if c)
 
 
 def terms_schema() -> pa.Schema:
@@ -57,6 +77,10 @@ class TermsMixin:
 
         def _require_writer(self) -> None: ...
         def _table_names(self) -> list[str]: ...
+        def sources(self) -> list[SourceRecord]: ...
+        def meta(self) -> dict[str, str]: ...
+        def _set_meta(self, **values: str) -> None: ...
+        def scan_chunks(self, where: str, columns: list[str]) -> Iterator[pa.RecordBatch]: ...
 
     def _terms_table(self, create: bool = False) -> Any:
         if self._terms is None:
@@ -104,8 +128,38 @@ class TermsMixin:
             cancel=cancel,
         )
 
+    def terms_backfill_pending(self) -> list[SourceRecord]:
+        """Sources read before the terms index existed that need it and have not had it made."""
+        done = self.meta()
+        return [
+            r
+            for r in self.sources()
+            if needs_backfill(r) and done.get(f"terms_backfilled:{r.source_id}") != "1"
+        ]
+
+    def terms_backfill(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
+        """Make the terms of those sources from their stored passages (read once, in batches,
+        with progress); a stop keeps whole sources done and redoes the one it was in."""
+        what = "keyword index (words of other scripts)"
+        for record in self.terms_backfill_pending():
+            self._require_writer()
+            self.delete_terms(record.source_id)  # what a stopped backfill left of it
+            where = f"source_id = {quote(record.source_id)}"
+            done = 0
+            for batch in self.scan_chunks(where, ["chunk_id", "source_id", "ordinal", "text"]):
+                if cancel is not None and cancel.is_set():
+                    raise ix.IndexCancelled("stopped while making terms")
+                texts = batch.column("text").to_pylist()
+                terms = pa.array([index_terms(t) for t in texts], pa.string())
+                self.add_terms(pa.Table.from_batches([batch]).append_column("terms", terms))
+                done += batch.num_rows
+                yield ix.IndexWork(what, done, record.chunks, "passages")
+            self._set_meta(**{f"terms_backfilled:{record.source_id}": "1"})
+
     def terms_maintenance(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
-        """Compact the terms table's small fragments and bring its index up to date."""
+        """Make the terms sources read before the terms index lack, compact the terms table's
+        small fragments and bring its index up to date."""
+        yield from self.terms_backfill(cancel)
         table = self._terms_table()
         if table is None or table.count_rows() == 0:
             return

@@ -87,3 +87,30 @@ def test_removing_a_source_removes_its_terms(library: Path, tmp_path: Path) -> N
     removed = store.remove("ja.epub")
     assert store._terms_table().count_rows() == before - removed.chunks
     assert not store.search("組版", k=3, mode="keyword")
+
+
+def test_sources_read_before_the_terms_index_get_their_terms_at_the_next_run(
+    library: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    store = LibraryStore(lib)
+    with store.writing():  # as a library of the previous version left it
+        store._db.drop_table("terms")
+        store._terms = None
+        for record in store.sources():
+            store.update_source(record.source_id, chunker="2")
+    old = LibraryStore(lib)
+    assert not old.search("組版", k=3, mode="keyword")
+    assert old.maintenance_due() and len(old.terms_backfill_pending()) == len(TOPICS)
+
+    events = list(ingest_paths([], lib, embedder_factory=HashingEmbedder()))
+    steps = {e.step for e in events if getattr(e, "stage", "") == "indexing"}
+    assert "keyword index (words of other scripts)" in steps
+    new = LibraryStore(lib)
+    assert not new.maintenance_due() and new.terms_backfill_pending() == []
+    assert new._terms_table().count_rows() == new.chunk_count()
+    hits = new.search("組版", k=3, mode="keyword")
+    assert hits and "組版" in hits[0].text
