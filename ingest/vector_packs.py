@@ -144,6 +144,8 @@ def read_header(pack: Path | str) -> PackHeader:
     """The header of a pack; PackError (naming the file) when it is not one this version
     reads."""
     name = shown(Path(pack).name)
+    if not Path(pack).is_file():
+        raise PackError(f"{name}: not found" if not Path(pack).exists() else f"{name}: not a file")
     try:
         with pa.memory_map(str(pack)) as f:
             schema = ipc.open_file(f).schema
