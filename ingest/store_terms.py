@@ -172,8 +172,8 @@ class TermsMixin:
         """chunk_id and BM25 _score of the best `limit` passages for `query` by its
         index_terms; [] when the query needs none or no passage has any."""
         words = index_terms(query)
-        table = self._terms_table()
-        if not words or table is None:
+        table = self._terms_table() if words else None
+        if table is None:
             return []
         try:
             q = table.search(words, query_type="fts", fts_columns="terms").fast_search()
