@@ -47,7 +47,9 @@ from ingest.jobs import PROGRESS_INTERVAL, Job, last_ordinal, nothing_read, task
 from ingest.parse_worker import read_rows
 from ingest.planning import Planner, prepare_resume, reading_order_file
 from ingest.reader_pool import ReaderPool
+from ingest.records import SourceRecord
 from ingest.store import LibraryStore
+from ingest.terms import detect_language
 from ingest.vector_stage import VectorStage
 
 log = logging.getLogger(__name__)
@@ -341,6 +343,8 @@ class _IngestRun:
     ) -> Iterator[ProgressEvent | SourceResult]:
         rec = job.record
         job.stage1_done = True
+        if not rec.language:
+            _record_detected_language(store, rec)
         if job.read_started:  # the bar ends full even when the source took under 0.2 s
             elapsed = max(1e-3, time.monotonic() - job.read_started)
             yield ProgressEvent(
@@ -398,6 +402,17 @@ class _IngestRun:
             if job.active:
                 sid = job.record.source_id
                 yield from job.progress(now, vectors.in_flight(sid) if vectors else None)
+
+
+LANGUAGE_SAMPLE_ROWS = 64  # passages a source's language is told from when its file is silent
+
+
+def _record_detected_language(store: LibraryStore, record: SourceRecord) -> None:
+    """Record the language of a source whose file does not give one, told from its first
+    passages (ingest.terms.detect_language)."""
+    language = detect_language(store.sample_texts(record.source_id, LANGUAGE_SAMPLE_ROWS))
+    if language:
+        store.update_source(record.source_id, language=language)
 
 
 def compact_library(

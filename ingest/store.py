@@ -394,6 +394,12 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             table = table.sort_by([("ordinal", "ascending"), ("chunk_index", "ascending")])
             yield from document_slices(table, batch_rows)
 
+    def sample_texts(self, source_id: str, rows: int) -> list[str]:
+        """The texts of up to `rows` of a source's passages (the first the table holds)."""
+        where = f"source_id = {quote(source_id)}"
+        table = self._chunks.search().where(where).select(["text"]).limit(rows).to_arrow()
+        return [str(t) for t in table.column("text").to_pylist()]
+
     def scan_chunks(self, where: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
         """The chunk rows `where` selects, in batches, in table order (no sort: any size)."""
         yield from self._chunks.to_lance().to_batches(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ingest import scripts
 
@@ -167,6 +167,32 @@ _ARABIC_SUFFIXES = ("ات", "ون", "ين", "ان", "ها", "ا")  # "ا" last: 
 def stopwords(language: str) -> frozenset[str]:
     """The stop words of `language` (a code such as "fr"); English for one not listed."""
     return OTHER_STOPWORDS.get(language, STOPWORDS)
+
+
+_SCRIPT_LANGUAGES = (  # a script that names its language, in the order they are told apart
+    (re.compile(f"[{scripts.HIRAGANA}\u30a0-\u30ff]"), "ja"),  # kana: Japanese, even with Han
+    (re.compile(f"[{scripts.HANGUL}]"), "ko"),
+    (re.compile(f"[{scripts.CJK}]"), "zh"),
+    (re.compile("[\u0e00-\u0e7f]"), "th"),
+    (re.compile("[\u0e80-\u0eff]"), "lo"),
+    (re.compile("[\u1000-\u109f]"), "my"),
+    (re.compile("[\u1780-\u17ff]"), "km"),
+    (re.compile("[\u0590-\u05ff]"), "he"),
+)
+
+
+def detect_language(texts: Sequence[str]) -> str:
+    """The language most of `texts` are written in (an ISO 639-1 code), for a source whose file
+    does not say: by script (kana, Hangul, Han, Thai…), then by function words among those with
+    stop words (text_language); "" when the texts hold no words."""
+    votes: dict[str, int] = {}
+    for text in texts:
+        if not scripts.WORD.search(text):
+            continue
+        lang = next((code for pattern, code in _SCRIPT_LANGUAGES if pattern.search(text)), "")
+        lang = lang or text_language(text)
+        votes[lang] = votes.get(lang, 0) + 1
+    return max(votes, key=lambda code: votes[code]) if votes else ""
 
 
 def text_language(text: str, words: set[str] | frozenset[str] | None = None) -> str:

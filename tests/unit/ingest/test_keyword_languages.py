@@ -114,3 +114,12 @@ def test_sources_read_before_the_terms_index_get_their_terms_at_the_next_run(
     assert new._terms_table().count_rows() == new.chunk_count()
     hits = new.search("組版", k=3, mode="keyword")
     assert hits and "組版" in hits[0].text
+
+
+def test_a_book_that_does_not_say_its_language_gets_it_from_its_text(tmp_path: Path) -> None:
+    chapters = [Chapter(t, f"<h1>{t}</h1><p>{x}</p>") for t, x in TOPICS["ja"]]
+    book = make_epub(tmp_path / "silent.epub", chapters, language="", identifier="silent-ja")
+    lib = tmp_path / "lib"
+    list(ingest_paths([book], lib, embedder_factory=HashingEmbedder(), keyword_only=True))
+    (record,) = LibraryStore(lib).sources()
+    assert record.language == "ja"

@@ -70,3 +70,15 @@ def test_arabic_case_and_number_endings_meet_the_bare_word() -> None:
 def test_devanagari_words_keep_their_vowel_signs() -> None:
     assert content_words("महाभारत के रचयिता कौन हैं?") == {"महाभारत", "रचयिता"}
     assert "महाभारत" in content_words(SAMPLES["hi"])
+
+
+def test_a_texts_language_is_told_by_its_script_then_its_function_words() -> None:
+    from ingest.terms import detect_language
+
+    for lang in ("ja", "zh", "ko", "th", "ar", "ru", "be", "fr", "en", "hi"):
+        sentences = [s for s in SAMPLES[lang].replace("。", "。\n").splitlines() if s.strip()]
+        assert detect_language(sentences or [SAMPLES[lang]]) == lang, lang
+    assert detect_language(["שלום עולם, זהו משפט בעברית."]) == "he"
+    assert detect_language(["", "  ", "—"]) == ""
+    # Most passages decide: a Japanese book quoting an English sentence is Japanese.
+    assert detect_language([SAMPLES["ja"], SAMPLES["ja"], SAMPLES["en"]]) == "ja"
