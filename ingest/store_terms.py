@@ -1,9 +1,10 @@
 """LibraryStore's second keyword index, for the scripts LanceDB's word tokenizer cannot cut
-(Chinese, Japanese, Korean, Thai and its neighbours, Arabic): a `terms` table holding, for the
-passages written in them only, the words ingest.terms.index_terms makes of their text, with a
-full-text index of its own that splits on spaces and changes nothing. A query in those scripts
-is analysed the same way and searched there beside the main index (SearchMixin._keyword).
-English-only libraries never get the table."""
+(Chinese, Japanese, Korean, Thai and its neighbours, Arabic) or stem (Cyrillic, Devanagari: the
+main index stems English only): a `terms` table holding, for the passages written in them only,
+the words ingest.terms.index_terms makes of their text, with a full-text index of its own that
+splits on spaces and changes nothing. A query in those scripts is analysed the same way and
+searched there beside the main index (SearchMixin._keyword). English-only libraries never get
+the table."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ TERMS_INDEX_PARAMS: dict[str, Any] = {
 TERMS_LANGUAGES = frozenset(
     {"ja", "jpn", "zh", "zho", "chi", "ko", "kor", "th", "tha", "lo", "lao", "my", "mya", "bur"}
     | {"km", "khm", "ar", "ara", "fa", "fas", "per", "ur", "urd"}
+    | {"ru", "rus", "uk", "ukr", "be", "bel", "hi", "hin", "mr", "mar", "ne", "nep"}
 )
 TERMS_SINCE_CHUNKER = 3  # sources read with an older chunker were read without terms
 

@@ -144,7 +144,24 @@ _SEGMENTED_RUN = re.compile(
     f"(?P<cjk>[{scripts.CJK}]+)|(?P<hangul>[{scripts.HANGUL}]+)|(?P<unspaced>[{scripts.UNSPACED}]+)"
 )
 _HIRAGANA = re.compile(f"[{scripts.HIRAGANA}]")
-_NEEDS_TERMS = re.compile(f"[{scripts.CJK}{scripts.HANGUL}{scripts.UNSPACED}{scripts.ARABIC}]")
+_NEEDS_TERMS = re.compile(
+    f"[{scripts.CJK}{scripts.HANGUL}{scripts.UNSPACED}{scripts.ARABIC}"
+    f"{scripts.CYRILLIC}{scripts.DEVANAGARI}]"
+)
+
+
+def _longest_first(endings: str) -> tuple[str, ...]:
+    return tuple(sorted(endings.split(), key=len, reverse=True))
+
+
+# Case and number endings of Russian, Ukrainian and Belarusian nouns and adjectives, and of
+# Hindi (Marathi, Nepali) ones, longest first: a light stemmer for the keyword index, so that
+# Кремля finds Кремль and लड़कों finds लड़का (LanceDB's tokenizer stems English only here).
+_CYRILLIC_ENDINGS = _longest_first(
+    """иями ями ами иях ях ах ией ей ой ий ый ій ая яя ое ее ие ые ую юю ого его ому ему
+    ым им ом ем ов ев ью ия ья іх ых их ь а я о е ы и у ю й і"""
+)
+_DEVANAGARI_ENDINGS = _longest_first("ियों ियां ियाँ ाओं ाएं ाएँ ों ें ां ाँ ीं ी े ा ि ो")
 # Arabic: short vowels, shadda, sukun, dagger alef and tatweel go; alef, yeh and teh marbuta
 # forms become one letter each, as the same word is spelled every way in real text.
 _ARABIC_FOLD = str.maketrans(
@@ -281,12 +298,13 @@ def _piece_sequence(word: str, particles: bool) -> Iterator[str]:
 
 def index_terms(text: str) -> str:
     """`text` as the words a keyword index needs for the scripts LanceDB's word tokenizer
-    cannot cut (its English analysis takes a run of Chinese or Japanese for one word and an
-    Arabic word with its article and vowels for another word): Han, kana and Hangul as
-    character pairs, Thai, Lao, Myanmar and Khmer as letter triples, Arabic folded and lightly
-    stemmed, every other word lower-cased and stemmed as content_words does; in order, repeats
-    kept (BM25 counts them), separated by spaces. "" for text that needs none of it (the main
-    keyword index reads it well)."""
+    cannot cut or stem (its English analysis takes a run of Chinese or Japanese for one word, an
+    Arabic word with its article and vowels for another word, and Кремля for another word than
+    Кремль): Han, kana and Hangul as character pairs, Thai, Lao, Myanmar and Khmer as letter
+    triples, Arabic folded and lightly stemmed, Cyrillic and Devanagari words without their
+    case and number endings, every other word lower-cased and stemmed as content_words does; in
+    order, repeats kept (BM25 counts them), separated by spaces. "" for text that needs none of
+    it (the main keyword index reads it well)."""
     if text.isascii() or not _NEEDS_TERMS.search(text):
         return ""
     lowered = unicodedata.normalize("NFKC", text.lower())
@@ -299,9 +317,21 @@ def index_terms(text: str) -> str:
             out.extend(_piece_sequence(raw, particles=True))
         elif arabic and _ARABIC.search(raw):
             out.append(_arabic_stem(raw))
+        elif _CYRILLIC.search(raw):
+            out.append(_strip_ending(raw, _CYRILLIC_ENDINGS, 3))
+        elif _DEVANAGARI.search(raw):
+            out.append(_strip_ending(raw, _DEVANAGARI_ENDINGS, 2))
         else:
             out.append(stem(raw))
     return " ".join(out)
+
+
+def _strip_ending(word: str, endings: tuple[str, ...], keep: int) -> str:
+    """`word` without the longest of `endings` it has, when `keep` letters are left."""
+    for ending in endings:
+        if word.endswith(ending) and len(word) - len(ending) >= keep:
+            return word[: -len(ending)]
+    return word
 
 
 def _arabic_stem(word: str) -> str:
