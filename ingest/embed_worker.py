@@ -18,6 +18,7 @@ import pyarrow as pa
 from ingest.chunking import embedding_text
 from ingest.embedding import Embedder
 from ingest.query_vectors import QueryVectors
+from ingest.records import LEAD_CHUNK
 from ingest.store import LibraryStore, document_slices
 
 log = logging.getLogger("ingest.pipeline")
@@ -33,7 +34,6 @@ EMBED_FEED_ROWS = 4096
 EMBED_FIRST_ROWS = 512
 EMBED_COMMIT_SECONDS = 30.0
 EMBED_SUB_BATCH = 256  # texts per embedder call: progress granularity and cancel latency
-LEAD_ONLY = "chunk_index = 0"  # a document's first passage (a Wikipedia article's summary)
 
 
 @dataclass
@@ -139,10 +139,10 @@ class EmbedWorker(threading.Thread):
                 if isinstance(item, EmbedScan):
                     leads_below = item.leads_below
                     if item.leads_first:
-                        if not self._scan(item, item.lead_from, LEAD_ONLY, lead=True):
+                        if not self._scan(item, item.lead_from, LEAD_CHUNK, lead=True):
                             return
                         leads_below = item.end_ordinal
-                    skip = f"NOT ({LEAD_ONLY} AND ordinal < {leads_below})"
+                    skip = f"NOT ({LEAD_CHUNK} AND ordinal < {leads_below})"
                     if not self._scan(item, item.from_ordinal, skip if leads_below else ""):
                         return
                 else:

@@ -86,16 +86,6 @@ class QueryVectors:
             out.update((c, held[c]) for c in ids if c in held)
         return out
 
-    def drop(self, source_id: str | None = None) -> None:
-        """Forget one source's kept vectors (it is ready, removed or re-embedded), or all."""
-        target = self.root / source_id if source_id else self.root
-        shutil.rmtree(target, ignore_errors=True)
-        with self._lock:
-            if source_id:
-                self._read.pop(source_id, None)
-            else:
-                self._read.clear()
-
     def _source(self, source_id: str) -> dict[str, np.ndarray]:
         folder = self.root / source_id
         try:

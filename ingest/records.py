@@ -149,6 +149,24 @@ def source_of(chunk_id: str) -> str:
     return chunk_id.partition(":")[0]
 
 
+# A document's first passage (its lead: a Wikipedia article's summary) is chunk 0 of it; in the
+# vector table and in vector packs, which have no chunk_index, its chunk id ends so.
+LEAD_CHUNK = "chunk_index = 0"
+LEAD_ID_SUFFIX = ":0"
+LEAD_VECTOR = f"chunk_id LIKE '%{LEAD_ID_SUFFIX}'"
+
+
+def source_rows(source_id: str, from_ordinal: int = 0, before_ordinal: int | None = None) -> str:
+    """The filter for a source's rows (chunks, vectors, terms) of documents [from_ordinal,
+    before_ordinal): what checkpoints, resumes and vector packs select and delete."""
+    where = f"source_id = {quote(source_id)}"
+    if from_ordinal > 0:
+        where += f" AND ordinal >= {int(from_ordinal)}"
+    if before_ordinal is not None:
+        where += f" AND ordinal < {int(before_ordinal)}"
+    return where
+
+
 def source_id_for(identity: str) -> str:
     """A short stable id from a source's identity (same file, same id, in every run)."""
     return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:12]

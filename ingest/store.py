@@ -62,6 +62,7 @@ from ingest.records import (
     record_from_row,
     source_id_for,
     source_of,
+    source_rows,
     sources_schema,
     storable,
 )
@@ -348,10 +349,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
     def delete_chunks(self, source_id: str, from_ordinal: int = 0) -> None:
         """Delete a source's chunks and vectors of documents from `from_ordinal` on."""
         self._require_writer()
-        where = f"source_id = {quote(source_id)}"
-        if from_ordinal > 0:
-            where += f" AND ordinal >= {int(from_ordinal)}"
-        self._chunks.delete(where)
+        self._chunks.delete(source_rows(source_id, from_ordinal))
         self.delete_terms(source_id, from_ordinal)
         self.delete_vectors(source_id, from_ordinal)
 
@@ -381,10 +379,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
         start_doc = from_ordinal
         while start_doc < to_ordinal:
             end_doc = min(to_ordinal, start_doc + window_docs)
-            where = (
-                f"source_id = {quote(source_id)} AND ordinal >= {int(start_doc)}"
-                f" AND ordinal < {int(end_doc)}"
-            )
+            where = source_rows(source_id, start_doc, end_doc)
             if only:
                 where += f" AND ({only})"
             table = self._chunks.search().where(where).select(CHUNK_COLUMNS).limit(None).to_arrow()

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest import indexes as ix
-from ingest.records import SourceRecord, quote
+from ingest.records import SourceRecord, source_rows
 from ingest.terms import index_terms
 
 if TYPE_CHECKING:
@@ -110,10 +110,7 @@ class TermsMixin:
         if table is None:
             return
         self._require_writer()
-        where = f"source_id = {quote(source_id)}"
-        if from_ordinal > 0:
-            where += f" AND ordinal >= {int(from_ordinal)}"
-        table.delete(where)
+        table.delete(source_rows(source_id, from_ordinal))
 
     def terms_index_updates(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Index the terms no segment covers yet, as the main keyword index is (see
@@ -146,9 +143,9 @@ class TermsMixin:
         for record in self.terms_backfill_pending():
             self._require_writer()
             self.delete_terms(record.source_id)  # what a stopped backfill left of it
-            where = f"source_id = {quote(record.source_id)}"
             done = 0
-            for batch in self.scan_chunks(where, ["chunk_id", "source_id", "ordinal", "text"]):
+            columns = ["chunk_id", "source_id", "ordinal", "text"]
+            for batch in self.scan_chunks(source_rows(record.source_id), columns):
                 if cancel is not None and cancel.is_set():
                     raise ix.IndexCancelled("stopped while making terms")
                 texts = batch.column("text").to_pylist()

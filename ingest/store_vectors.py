@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ingest import query_vectors, records
 from ingest.errors import EmbedderMismatch, StoreError
-from ingest.records import SourceRecord, quote, vectors_schema
+from ingest.records import LEAD_VECTOR, SourceRecord, source_rows, vectors_schema
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from ingest.embedding import Embedder
 
 
-# A document's first passage (its lead: a Wikipedia article's summary), told by its chunk id
-# ("{source_id}:{ordinal}:{chunk_index}") in the vector table, which has no chunk_index.
-LEAD_PASSAGE = "chunk_id LIKE '%:0'"
 SCAN_BATCH_ROWS = 16_384  # rows per batch of a scan (scan_vectors, LibraryStore.scan_chunks)
 
 
@@ -98,10 +95,6 @@ class VectorsMixin:
         self._require_writer()
         return self._vector_table(create_dim=dim)
 
-    def vector_dim(self) -> int:
-        table = self._vector_table()
-        return 0 if table is None else int(table.schema.field("vector").type.list_size)
-
     def scan_vectors(self, where: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
         """The vector rows `where` selects, in batches, in table order (no sort: any size)."""
         table = self._vector_table()
@@ -129,11 +122,9 @@ class VectorsMixin:
         table = self._vector_table()
         if table is None:
             return
-        where = f"source_id = {quote(source_id)}"
-        if from_ordinal > 0:
-            where += f" AND ordinal >= {int(from_ordinal)}"
+        where = source_rows(source_id, from_ordinal)
         if keep_leads_below > from_ordinal:
-            where += f" AND NOT ({LEAD_PASSAGE} AND ordinal < {int(keep_leads_below)})"
+            where += f" AND NOT ({LEAD_VECTOR} AND ordinal < {int(keep_leads_below)})"
         table.delete(where)
 
     def add_vectors(
@@ -180,7 +171,4 @@ class VectorsMixin:
             return 0
         if source_id is None:
             return int(table.count_rows())
-        where = f"source_id = {quote(source_id)}"
-        if before_ordinal is not None:
-            where += f" AND ordinal < {int(before_ordinal)}"
-        return int(table.count_rows(where))
+        return int(table.count_rows(source_rows(source_id, before_ordinal=before_ordinal)))

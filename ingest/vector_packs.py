@@ -36,7 +36,7 @@ from ingest.events import PackDone, ProgressEvent
 from ingest.file_names import PACK_SUFFIX, shown
 from ingest.indexes import IndexCancelled
 from ingest.pipeline import index_events
-from ingest.records import SourceRecord, quote
+from ingest.records import LEAD_ID_SUFFIX, SourceRecord, source_rows
 from ingest.store import LibraryStore
 
 PACK_FORMAT = "librarian-vector-pack"
@@ -118,7 +118,7 @@ def export_pack(
     progress = _Progress(str(target), record.title, "writing vectors", total, "vectors")
     try:
         with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, schema) as writer:
-            for batch in _vector_batches(store, record, upto):
+            for batch in _vector_batches(store, record, upto, header.dim):
                 _check(cancel)
                 writer.write_batch(batch)
                 written += batch.num_rows
@@ -269,7 +269,8 @@ def _attach(
                     ordinal = batch.column("ordinal")
                 if leads > start:  # first passages stage 2 embedded ahead of the rest
                     had = pc.and_(
-                        pc.ends_with(batch.column("chunk_id"), ":0"), pc.less(ordinal, leads)
+                        pc.ends_with(batch.column("chunk_id"), LEAD_ID_SUFFIX),
+                        pc.less(ordinal, leads),
                     )
                     batch = batch.filter(pc.invert(had))
                 vectors = batch.column("vector")
@@ -344,7 +345,7 @@ def _passages_digest(
     sections and texts, in whatever order the table holds them (a sum of per-passage hashes),
     so two libraries compare every passage without holding them all."""
     total, done = 0, 0
-    where = f"source_id = {quote(record.source_id)} AND ordinal < {int(upto)}"
+    where = source_rows(record.source_id, before_ordinal=upto)
     for batch in store.scan_chunks(where, ["chunk_id", "title", "section", "text"]):
         _check(cancel)
         columns = [batch.column(i).to_pylist() for i in range(4)]
@@ -358,10 +359,9 @@ def _passages_digest(
 
 
 def _vector_batches(
-    store: LibraryStore, record: SourceRecord, upto: int
+    store: LibraryStore, record: SourceRecord, upto: int, dim: int
 ) -> Iterator[pa.RecordBatch]:
-    where = f"source_id = {quote(record.source_id)} AND ordinal < {int(upto)}"
-    dim = store.vector_dim()
+    where = source_rows(record.source_id, before_ordinal=upto)
     for batch in store.scan_vectors(where, ["chunk_id", "ordinal", "vector"]):
         vectors = batch.column("vector")
         if vectors.type.value_type != pa.float16():
