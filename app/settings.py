@@ -22,6 +22,7 @@ SETTINGS_VERSION = 1
 KvCacheType = Literal["f16", "q8_0", "q4_0"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
 EmbedDevice = Literal["auto", "cpu", "cuda"]
+SplitMode = Literal["layer", "row"]
 
 
 class ModelSettings(BaseModel):
@@ -39,9 +40,14 @@ class OffloadSettings(BaseModel):
     """How much of the model lives on the GPU."""
 
     gpu_layers: int = Field(0, ge=-1)  # -1: all layers
+    # A mixture-of-experts model keeps the expert weights of its first N layers in RAM while
+    # the rest of those layers runs on the GPU (-1: all layers; 0: none).
+    cpu_moe_layers: int = Field(0, ge=-1)
     flash_attention: bool = False
     kv_cache_type: KvCacheType = "f16"
+    kv_offload: bool = True  # False: the KV cache stays in RAM, leaving VRAM to more layers
     main_gpu: int = Field(0, ge=0)
+    split_mode: SplitMode = "layer"  # several GPUs: whole layers each, or every matrix by rows
     tensor_split: list[float] | None = None
     use_mmap: bool = True
     use_mlock: bool = False

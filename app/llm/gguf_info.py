@@ -38,6 +38,28 @@ _SCALARS = {
 }
 _STRING, _ARRAY = 8, 9
 _LAYER_TENSOR = re.compile(r"^blk\.(\d+)\.")
+# The routed experts' weights (and biases) of a layer: what llama.cpp's --cpu-moe / --n-cpu-moe
+# keep in system RAM (common.h LLM_FFN_EXPS_REGEX). Shared experts (ffn_*_shexp) are not matched:
+# every token uses them, so they stay with the rest of the layer.
+EXPERT_TENSOR_PATTERN = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"
+_EXPERT_TENSOR = re.compile(EXPERT_TENSOR_PATTERN)
+# Architectures whose sliding-window layers follow a fixed pattern when the file does not say
+# (llama.cpp's load_swa_pattern(ml, n, dense_first) per model): every n-th layer is full.
+_SWA_PATTERNS: dict[str, tuple[int, bool]] = {
+    "gpt-oss": (2, False),
+    "gemma2": (2, False),
+    "gemma3": (6, False),
+    "gemma3n": (5, False),
+    "gemma-embedding": (6, False),
+    "cohere2": (4, False),
+    "cohere2moe": (4, True),
+    "exaone4": (4, False),
+    "exaone-moe": (4, False),
+    "llama4": (4, False),
+    "olmo2": (4, False),
+    "afmoe": (4, False),
+    "smallthinker": (4, True),
+}
 _SHARD_NAME = re.compile(
     r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE
 )
@@ -96,6 +118,19 @@ class GgufInfo:
     split_count: int = 1
     # Some architectures give a per-layer KV head count (0 for layers without attention).
     head_count_kv_per_layer: tuple[int, ...] | None = None
+    # Mixture of experts: routed experts per layer and per token, shared experts, and the bytes
+    # of each layer's routed-expert tensors (part of layer_bytes).
+    expert_count: int = 0
+    expert_used_count: int = 0
+    expert_shared_count: int = 0
+    expert_layer_bytes: tuple[int, ...] = ()
+    # Sliding-window attention: the window, and which layers use it (they cache only the
+    # window, not the whole context); () when every layer attends to the whole context.
+    sliding_window: int = 0
+    swa_layers: tuple[bool, ...] = ()
+    # Multi-head latent attention (DeepSeek-style): one compressed KV row per token and no V
+    # cache (llama.cpp stores only K; key_length is then kv_lora_rank + the rope dimension).
+    latent_attention: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -129,6 +164,23 @@ class GgufInfo:
         if self.value_length:
             return self.value_length
         return self.embedding_length // self.head_count if self.head_count else 0
+
+    @property
+    def is_moe(self) -> bool:
+        """A mixture-of-experts model: its routed experts can stay in RAM (cpu-moe)."""
+        return self.expert_count > 1 and any(self.expert_layer_bytes)
+
+    @property
+    def expert_bytes(self) -> int:
+        """Bytes of all routed-expert tensors."""
+        return sum(self.expert_layer_bytes)
+
+    def layer_expert_bytes(self, layer: int) -> int:
+        experts = self.expert_layer_bytes
+        return experts[layer] if layer < len(experts) else 0
+
+    def is_swa_layer(self, layer: int) -> bool:
+        return layer < len(self.swa_layers) and self.swa_layers[layer]
 
     def kv_heads(self, layer: int) -> int:
         """KV heads of one layer (0 for a layer that keeps no KV cache)."""
@@ -367,6 +419,7 @@ def _info_from(
         return int(value) if value is not None else default
 
     layer_bytes: dict[int, int] = {}
+    expert_bytes: dict[int, int] = {}
     other = output = embeddings = 0
     has_output_weight = False
     for tensor in tensors:
@@ -374,6 +427,8 @@ def _info_from(
         if match:
             index = int(match[1])
             layer_bytes[index] = layer_bytes.get(index, 0) + tensor.n_bytes
+            if _EXPERT_TENSOR.search(tensor.name):
+                expert_bytes[index] = expert_bytes.get(index, 0) + tensor.n_bytes
             continue
         other += tensor.n_bytes
         if tensor.name.startswith("output"):
@@ -384,7 +439,12 @@ def _info_from(
     if not has_output_weight:
         output += embeddings  # tied head: llama.cpp duplicates the embeddings onto the GPU
     block_count = arch_int("block_count") or (max(layer_bytes) + 1 if layer_bytes else 0)
-    per_layer = tuple(layer_bytes.get(i, 0) for i in range(max(block_count, len(layer_bytes))))
+    n_layers = max(block_count, len(layer_bytes))
+    per_layer = tuple(layer_bytes.get(i, 0) for i in range(n_layers))
+    per_layer_experts = (
+        tuple(expert_bytes.get(i, 0) for i in range(n_layers)) if expert_bytes else ()
+    )
+    sliding_window = arch_int("attention.sliding_window")
 
     head_count = arch_int("attention.head_count")
     kv_raw = meta.get(f"{arch}.attention.head_count_kv")
@@ -422,8 +482,34 @@ def _info_from(
         general_type=str(meta.get("general.type") or "model"),
         split_count=split_count,
         head_count_kv_per_layer=kv_per_layer,
+        expert_count=arch_int("expert_count"),
+        expert_used_count=arch_int("expert_used_count"),
+        expert_shared_count=arch_int("expert_shared_count"),
+        expert_layer_bytes=per_layer_experts,
+        sliding_window=sliding_window,
+        swa_layers=_swa_layers(arch, meta, block_count) if sliding_window else (),
+        latent_attention=bool(arch_int("attention.kv_lora_rank"))
+        and bool(arch_int("attention.key_length_mla")),
         metadata=meta,
     )
+
+
+def _swa_layers(arch: str, meta: dict[str, Any], n_layers: int) -> tuple[bool, ...]:
+    """Which layers use the sliding window, as llama.cpp decides it: the file's
+    `sliding_window_pattern` (a list of booleans, or every n-th layer full), else the
+    architecture's fixed pattern; a model with a window and no known pattern is taken as
+    all-full (the larger, safe estimate)."""
+    raw = meta.get(f"{arch}.attention.sliding_window_pattern")
+    if isinstance(raw, list) and raw:
+        return tuple(bool(v) for v in raw[:n_layers])
+    pattern, dense_first = _SWA_PATTERNS.get(arch, (1, False))
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        pattern = raw
+    if pattern == 1:
+        return ()
+    if dense_first:
+        return tuple(pattern == 0 or i % pattern != 0 for i in range(n_layers))
+    return tuple(pattern == 0 or i % pattern < pattern - 1 for i in range(n_layers))
 
 
 def _display_stem(path: Path) -> str:

@@ -1,9 +1,11 @@
-"""The GPUs of this machine (NVML, when nvidia-ml-py is installed) and llama.cpp's GPU support."""
+"""The GPUs of this machine (NVML, when nvidia-ml-py is installed), its free RAM, and llama.cpp's
+GPU support: what the fit estimate is made against."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from functools import cache
 
@@ -49,14 +51,33 @@ def list_gpus() -> list[GpuInfo]:
     return gpus
 
 
+def ram_available_bytes() -> int | None:
+    """RAM the model can take now: MemAvailable on Linux (free plus reclaimable cache), else the
+    physical RAM where the platform says only that; None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 @cache
 def gpu_offload_supported() -> bool:
     """Whether the installed llama.cpp was built with a GPU backend (CUDA, Metal, Vulkan...)."""
     try:
         import llama_cpp
+
+        from app.llm.backends import ensure_backends
     except ImportError:
         return False
     try:
+        ensure_backends()
         return bool(llama_cpp.llama_supports_gpu_offload())
     except (AttributeError, OSError):
         return False

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from app.llm.fit import MiB, estimate_fit, kv_cache_bytes, memory_need
+from app.llm.fit import estimate_fit
 from app.llm.gguf_info import GgufInfo, read_gguf_info
 from app.llm.gpu import GpuInfo
+from app.llm.placement import MiB, kv_cache_bytes, memory_need
 
 GiB = 1024**3
 Q4_K, Q6_K, F32 = GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q6_K, GGMLQuantizationType.F32
@@ -127,8 +128,8 @@ def test_a_big_gpu_fits_the_model_fully(llama2_7b: GgufInfo) -> None:
 def test_a_small_gpu_takes_as_many_layers_as_fit_with_a_margin(llama2_7b: GgufInfo) -> None:
     fit = estimate_fit(llama2_7b, [gpu(4)], n_ctx=4096)
     assert fit.verdict == "partial"
-    assert 0 < fit.gpu_layers < 32 and fit.layers_on_gpu == fit.gpu_layers
-    assert f"fits with {fit.gpu_layers} of 32 layers" in fit.summary()
+    assert 0 < fit.gpu_layers < 33 and fit.layers_on_gpu == fit.gpu_layers
+    assert f"partial: {fit.gpu_layers} of 33 layers on the GPU" in fit.summary()
     usable = 4 * GiB - 512 * MiB
     assert fit.gpu_need[0] <= usable
     one_more = memory_need(llama2_7b, fit.gpu_layers + 1, n_ctx=4096)
@@ -149,7 +150,7 @@ def test_less_context_or_a_quantized_cache_puts_more_layers_on_the_gpu(
 def test_no_gpu_or_no_gpu_build_means_cpu_only(llama2_7b: GgufInfo) -> None:
     fit = estimate_fit(llama2_7b, [], n_ctx=4096)
     assert (fit.verdict, fit.gpu_layers) == ("cpu", 0)
-    assert fit.summary() == "CPU only: no GPU found"
+    assert fit.summary().startswith("CPU only: no GPU found (")
     no_build = estimate_fit(llama2_7b, [gpu(22)], n_ctx=4096, gpu_offload=False)
     assert no_build.verdict == "cpu" and "no GPU support" in no_build.summary()
     tiny = estimate_fit(llama2_7b, [gpu(0.6)], n_ctx=4096)
