@@ -73,6 +73,19 @@ def buffers_from_log(lines: Sequence[str]) -> tuple[dict[str, float], int | None
     return buffers, offloaded
 
 
+_OVERRIDDEN = re.compile(r"tensor (\S+) \(.*?\) buffer type overridden to (\S+)")
+
+
+def overridden_from_log(lines: Sequence[str]) -> dict[str, str]:
+    """Tensor name -> buffer type, for each tensor llama.cpp says an override moved."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = _OVERRIDDEN.search(line)
+        if match:
+            found[match[1]] = match[2]
+    return found
+
+
 def log_mark() -> int:
     """The sequence number of the latest line: `log_since(log_mark())` reads what comes next."""
     return _log_count

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.llm.backends import ensure_backends
 from app.llm.base import ChatMessage, GenerationParams, ModelError
 from app.llm.default_model import DEFAULT_MODEL_NAME, default_model_path
-from app.llm.fit import kv_cache_bytes
+from app.llm.expert_offload import BufferOverrides, expert_patterns, overrides_applied
 from app.llm.gguf_info import GgufInfo, read_gguf_info
 from app.llm.gpu import gpu_offload_supported
 from app.llm.llama_log import (
@@ -24,13 +25,17 @@ from app.llm.llama_log import (
     install_log_capture,
     log_mark,
     log_since,
+    overridden_from_log,
 )
+from app.llm.placement import effective_context, expert_layers_in_ram, kv_cache_bytes
 from app.settings import ModelSettings, OffloadSettings
 
 log = logging.getLogger(__name__)
 
 # ggml type ids of the KV-cache types (ggml.h: GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0).
 KV_CACHE_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+# llama.h: enum llama_split_mode.
+SPLIT_MODES = {"layer": 1, "row": 2}
 
 # The template of models whose GGUF has none: ChatML, which most instruct models understand.
 CHATML_TEMPLATE = (
@@ -63,6 +68,9 @@ class LoadStats:
     kv_cache_bytes: int
     # "CUDA0 model", "CPU KV", "CUDA0 compute"... -> MiB, as llama.cpp logged them.
     buffers_mib: dict[str, float] = field(default_factory=dict)
+    expert_layers_in_ram: int = 0  # layers whose experts were asked to stay in RAM
+    # Tensors llama.cpp logged as moved to another buffer type by an override -> that type.
+    overridden: dict[str, str] = field(default_factory=dict)
 
     @property
     def gpu_buffers_mib(self) -> float:
@@ -73,6 +81,8 @@ class LoadStats:
         where = (
             "CPU" if self.gpu_layers == 0 else f"GPU {self.gpu_layers}/{self.total_layers} layers"
         )
+        if self.gpu_layers and self.expert_layers_in_ram:
+            where += f", experts of {self.expert_layers_in_ram} layers in RAM"
         return f"{where}, context {self.context_length}, loaded in {self.load_seconds:.1f} s"
 
 
@@ -257,6 +267,10 @@ def check_offload_settings(offload: OffloadSettings) -> None:
         raise ModelError(f"Unknown KV-cache type {offload.kv_cache_type!r}.")
     if offload.tensor_split is not None and any(x < 0 for x in offload.tensor_split):
         raise ModelError("The tensor split cannot have negative shares.")
+    if offload.tensor_split is not None and not any(x > 0 for x in offload.tensor_split):
+        raise ModelError("The tensor split gives no GPU a share: leave it empty, or give one.")
+    if offload.split_mode not in SPLIT_MODES:
+        raise ModelError(f"Unknown split mode {offload.split_mode!r} (layer or row).")
 
 
 def resolve_model_path(settings: ModelSettings) -> tuple[Path, str | None]:
@@ -295,6 +309,7 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
             "llama-cpp-python is not installed, so no model can run. Run `make install`."
         ) from exc
     install_log_capture()
+    ensure_backends()  # a portable build loads its CPU (and CUDA) backend modules here
 
     notices = [notice] if notice else []
     gpu_layers = offload.gpu_layers
@@ -304,22 +319,26 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
             "(rebuild it with `make install` on a machine with CUDA to use the GPU)."
         )
         gpu_layers = 0
-    n_ctx = settings.context_length
-    if info.context_length and n_ctx > info.context_length:
+    if offload.cpu_moe_layers and gpu_layers != 0 and not info.is_moe:
+        notices.append(
+            f"{info.display_name} is not a mixture-of-experts model: keeping experts in RAM "
+            "does nothing for it."
+        )
+    n_ctx = effective_context(info, settings.context_length)
+    if n_ctx < settings.context_length:
         notices.append(
             f"{info.name} was trained for {info.context_length} tokens of context: "
-            f"using {info.context_length} instead of {n_ctx}."
+            f"using {n_ctx} instead of {settings.context_length}."
         )
-        n_ctx = info.context_length
     try:
-        llm, seconds, lines = _construct(path, settings, offload, gpu_layers, n_ctx)
+        llm, seconds, lines = _construct(path, info, settings, offload, gpu_layers, n_ctx)
         fell_back = False
     except _LoadFailed as first:
         if gpu_layers == 0:
             raise _load_error(path, info, first.reason) from None
         log.warning("loading %s with %s GPU layers failed: %s", path, gpu_layers, first.reason)
         try:
-            llm, seconds, lines = _construct(path, settings, offload, 0, n_ctx)
+            llm, seconds, lines = _construct(path, info, settings, offload, 0, n_ctx)
         except _LoadFailed as second:
             raise _load_error(path, info, second.reason) from None
         notices.append(
@@ -356,6 +375,8 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
         model_bytes=int(llama_cpp.llama_model_size(llm._model.model)),
         kv_cache_bytes=kv_cache_bytes(info, int(llm.n_ctx()), offload.kv_cache_type),
         buffers_mib=buffers,
+        expert_layers_in_ram=expert_layers_in_ram(info, offload.cpu_moe_layers),
+        overridden=overridden_from_log(lines),
     )
     model = LlamaChatModel(llm, info, stats, " ".join(notices) or None)
     log.info("loaded %s: %s", path.name, stats.summary())
@@ -371,14 +392,24 @@ class _LoadFailed(Exception):
 
 
 def _construct(
-    path: Path, settings: ModelSettings, offload: OffloadSettings, gpu_layers: int, n_ctx: int
+    path: Path,
+    info: GgufInfo,
+    settings: ModelSettings,
+    offload: OffloadSettings,
+    gpu_layers: int,
+    n_ctx: int,
 ) -> tuple[Any, float, list[str]]:
     from llama_cpp import Llama
 
     cache_type = KV_CACHE_GGML_TYPES[offload.kv_cache_type]
+    # Passed even with no GPU layers (the experts are in RAM then anyway): llama.cpp's load log
+    # then shows the same assignment on every build.
+    patterns = expert_patterns(info.block_count, offload.cpu_moe_layers) if info.is_moe else []
+    overrides = BufferOverrides(patterns) if patterns else None
     kwargs: dict[str, Any] = {
         "model_path": str(path),
         "n_gpu_layers": gpu_layers,
+        "split_mode": SPLIT_MODES[offload.split_mode],
         "main_gpu": offload.main_gpu,
         "tensor_split": list(offload.tensor_split) if offload.tensor_split else None,
         "use_mmap": offload.use_mmap,
@@ -389,6 +420,10 @@ def _construct(
         "flash_attn": offload.flash_attention,
         "type_k": cache_type,
         "type_v": cache_type,
+        "offload_kqv": offload.kv_offload,
+        # Sliding-window layers keep only their window (llama.cpp's library default keeps the
+        # whole context for them); answers are single prompts, so nothing needs the rest.
+        "swa_full": False,
         "verbose": False,
     }
     if settings.threads:
@@ -397,13 +432,15 @@ def _construct(
     mark = log_mark()
     start = time.perf_counter()
     try:
-        llm = Llama(**kwargs)
+        with overrides_applied(overrides):
+            llm = Llama(**kwargs)
     except (ValueError, RuntimeError, OSError, MemoryError) as exc:
         reason = error_from_log(mark) or str(exc)
         gc.collect()
         raise _LoadFailed(reason) from exc
     seconds = time.perf_counter() - start
     lines = log_since(mark)
+    llm._librarian_overrides = overrides  # type: ignore[attr-defined]  # C keeps only pointers
     return llm, seconds, lines
 
 
