@@ -19,6 +19,7 @@ from app.chat.open_session import open_session
 from app.chat.prompt import PromptTooLongError
 from app.chat.session import Cancelled, ChatSession, Checked, Done, Extract, Retrieved, Token
 from app.llm.base import ModelError
+from app.llm.offload_args import add_offload_arguments, apply_offload_arguments
 from ingest.documents import heading
 from ingest.errors import IngestError
 
@@ -45,12 +46,12 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="search only this source (id, file name or title); repeatable",
     )
-    ask.add_argument("--gpu-layers", type=int, metavar="N", help="layers on the GPU (-1: all)")
     ask.add_argument("--ctx", type=int, metavar="N", help="context length in tokens")
     ask.add_argument("--library", metavar="PATH", help="the library store folder")
     ask.add_argument("--chat", metavar="ID", help="continue this conversation (id or title)")
     ask.add_argument("--no-history", action="store_true", help="do not save the conversation")
     ask.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
+    add_offload_arguments(ask)
     ask.set_defaults(func=run_ask)
 
     chats = subparsers.add_parser("chats", help="list saved conversations")
@@ -85,8 +86,7 @@ def _ask(args: argparse.Namespace) -> int:
         if not 1 <= args.k <= 50:
             raise AskError("--k must be between 1 and 50.")
         settings.retrieval.passages = args.k
-    if args.gpu_layers is not None:
-        settings.offload.gpu_layers = args.gpu_layers
+    settings.offload = apply_offload_arguments(args, settings.offload)
     if args.ctx is not None:
         if args.ctx < 512:
             raise AskError("--ctx must be at least 512 tokens.")

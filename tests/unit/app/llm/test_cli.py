@@ -68,3 +68,60 @@ def test_a_given_file_is_shown_instead_of_the_search(
     assert run(["models", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Elsewhere  [given]" in out and "Smol" not in out
+
+
+def test_a_moe_model_is_listed_with_its_experts_and_the_setting_for_this_machine(
+    no_other_apps: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from .model_headers import write_gpt_oss_120b
+
+    card = GpuInfo(0, "RTX 16GB", 16 * GiB, 15 * GiB)
+    monkeypatch.setattr("app.llm.cli.list_gpus", lambda: [card])
+    monkeypatch.setattr("app.llm.cli.gpu_offload_supported", lambda: True)
+    monkeypatch.setattr("app.llm.cli.ram_available_bytes", lambda: 58 * GiB)
+    path = write_gpt_oss_120b(tmp_path)
+    assert run(["models", str(path), "--ctx", "8192", "--flash-attention"]) == 0
+    out = capsys.readouterr().out
+    assert "MoE: 128 experts (4 used per token), experts 61." in out
+    assert "experts in RAM: every layer on the GPU, the experts of the first" in out
+    assert "recommended here: --gpu-layers -1 --cpu-moe " in out
+    # The user's own setting is costed beside the recommendation.
+    assert run(["models", str(path), "--json", "--gpu-layers", "-1", "--cpu-moe", "all"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    row = data["models"][0]
+    assert row["moe"] and row["experts"] == 128 and row["fit"]["verdict"] == "experts"
+    assert row["setting_need"]["ram_bytes"] > row["expert_bytes"]
+    assert row["setting_need"]["gpu_bytes"][0] < 6 * GiB
+
+
+def test_bad_offload_options_are_refused_with_a_reason(
+    no_other_apps: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["models", "--cpu-moe", "half"]) == 2
+    assert "--cpu-moe takes a number of layers or 'all'" in capsys.readouterr().err
+    assert run(["models", "--tensor-split", "0,0"]) == 2
+    assert "at least one above 0" in capsys.readouterr().err
+
+
+def test_offload_options_apply_onto_the_settings() -> None:
+    from app.llm.offload_args import add_offload_arguments, apply_offload_arguments
+    from app.settings import OffloadSettings
+
+    parser = argparse.ArgumentParser()
+    add_offload_arguments(parser)
+    args = parser.parse_args(
+        [
+            *("--gpu-layers", "-1", "--cpu-moe", "30", "--split-mode", "row"),
+            *("--tensor-split", "3,1", "--main-gpu", "1", "--kv-in-ram", "--kv-cache", "q8_0"),
+        ]
+    )
+    offload = apply_offload_arguments(args, OffloadSettings())
+    assert (offload.gpu_layers, offload.cpu_moe_layers, offload.split_mode) == (-1, 30, "row")
+    assert offload.tensor_split == [3.0, 1.0] and offload.main_gpu == 1
+    assert offload.kv_offload is False and offload.kv_cache_type == "q8_0"
+    assert offload.flash_attention  # a quantized cache needs it
+    untouched = apply_offload_arguments(parser.parse_args([]), offload)
+    assert untouched == offload
