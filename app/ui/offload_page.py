@@ -1,5 +1,6 @@
-"""The GPU offload page of the settings: this machine's GPUs, what fits where, and the
-llama.cpp offload options with their refusal rules."""
+"""The GPU offload page of the settings: this machine's GPUs and RAM, what fits where (layers on
+the GPUs, a mixture-of-experts model's experts in RAM, the KV cache), and the llama.cpp offload
+options with their refusal rules."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.llm.base import ModelError
 from app.settings import Settings
 from app.ui.settings_pages import SettingsPage, gib, heading_label, note_label
 from app.ui.workers import WorkerPool
@@ -28,10 +30,11 @@ from app.ui.workers import WorkerPool
 log = logging.getLogger(__name__)
 
 
-def _machine(model_path: str) -> tuple[Any, list[Any], bool, str]:
-    """(GgufInfo or None, GPUs, llama.cpp GPU support, error) — read off the GUI thread."""
+def _machine(model_path: str) -> tuple[Any, list[Any], bool, str, int | None]:
+    """(GgufInfo or None, GPUs, llama.cpp GPU support, error, free RAM) — read off the GUI
+    thread."""
     from app.llm.gguf_info import read_gguf_info
-    from app.llm.gpu import gpu_offload_supported, list_gpus
+    from app.llm.gpu import gpu_offload_supported, list_gpus, ram_available_bytes
 
     info, error = None, ""
     try:
@@ -43,11 +46,12 @@ def _machine(model_path: str) -> tuple[Any, list[Any], bool, str]:
             info = read_gguf_info(default_model_path())
     except Exception as exc:
         error = str(exc)
-    return info, list_gpus(), gpu_offload_supported(), error
+    return info, list_gpus(), gpu_offload_supported(), error, ram_available_bytes()
 
 
 class OffloadPage(SettingsPage):
-    """GPU layers with a live fit estimate; flash attention, KV cache, GPU split, unloading."""
+    """GPU layers and experts in RAM with a live fit estimate; flash attention, KV cache and
+    its placement, several GPUs' split, unloading."""
 
     title = "GPU offload"
 
@@ -57,8 +61,11 @@ class OffloadPage(SettingsPage):
         self.info: Any = None
         self.gpus: list[Any] = []
         self.offload_supported = False
+        self.ram_available: int | None = None
         self.n_ctx = 4096
         self._pending_layers = 0
+        self._pending_experts = 0
+        self._recommended_split: tuple[float, ...] | None = None
         layout = QVBoxLayout(self)
         layout.addWidget(heading_label("GPU offload"))
         self.gpu_note = note_label("Looking for GPUs…")
@@ -75,13 +82,31 @@ class OffloadPage(SettingsPage):
         slider_row.addWidget(self.layers_slider, 1)
         slider_row.addWidget(self.layers_label)
         layout.addLayout(slider_row)
+        experts_row = QHBoxLayout()
+        self.experts_slider = QSlider(Qt.Orientation.Horizontal)
+        self.experts_slider.setObjectName("expertsSlider")
+        self.experts_slider.setRange(0, 1)
+        self.experts_slider.setToolTip(
+            "A mixture-of-experts model (GPT-OSS, Qwen3-30B-A3B, GLM-4.5-Air…) uses a few of its "
+            "experts per token. Keeping the expert weights of the first N layers in system RAM "
+            "leaves the GPU to attention and the KV cache, which every token needs: that is how "
+            "a 60 GB model runs on a 16 GB GPU."
+        )
+        self.experts_slider.valueChanged.connect(self._on_experts_slider_value_changed)
+        self.experts_label = QLabel("none")
+        self.experts_label.setMinimumWidth(90)
+        self.experts_caption = QLabel("Experts in RAM:")
+        experts_row.addWidget(self.experts_caption)
+        experts_row.addWidget(self.experts_slider, 1)
+        experts_row.addWidget(self.experts_label)
+        layout.addLayout(experts_row)
         self.fit_box = QFrame()
         self.fit_box.setObjectName("fitBox")
         fit_layout = QVBoxLayout(self.fit_box)
         self.fit_label = note_label("")
         self.fit_label.setObjectName("fitLabel")
         fit_layout.addWidget(self.fit_label)
-        self.recommend_button = QPushButton("Use the recommended value")
+        self.recommend_button = QPushButton("Use the recommended setting")
         self.recommend_button.clicked.connect(self._on_recommend_clicked)
         fit_layout.addWidget(self.recommend_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.fit_box)
@@ -96,6 +121,8 @@ class OffloadPage(SettingsPage):
         ):
             self.kv_combo.addItem(text, value)
         self.kv_combo.currentIndexChanged.connect(lambda _i: self._update_fit())
+        self.kv_ram_check = QCheckBox("Keep the KV cache in RAM (more layers fit on the GPU)")
+        self.kv_ram_check.toggled.connect(lambda _on: self._update_fit())
         self.main_gpu_combo = QComboBox()
         self.main_gpu_combo.currentIndexChanged.connect(lambda _i: self._update_fit())
         self.split_edit = QLineEdit()
@@ -103,10 +130,16 @@ class OffloadPage(SettingsPage):
             "e.g. 3,1 — shares of the layers per GPU; empty: by free memory"
         )
         self.split_edit.editingFinished.connect(self._update_fit)
+        self.split_mode_combo = QComboBox()
+        self.split_mode_combo.addItem("By layers (each GPU holds whole layers)", "layer")
+        self.split_mode_combo.addItem("By rows (every matrix split across the GPUs)", "row")
+        self.split_mode_combo.currentIndexChanged.connect(lambda _i: self._update_fit())
         self.unload_check = QCheckBox("Unload the model while the library is being embedded")
         form.addRow("KV cache:", self.kv_combo)
         form.addRow("", self.flash_check)
+        form.addRow("", self.kv_ram_check)
         form.addRow("Main GPU:", self.main_gpu_combo)
+        form.addRow("Split mode:", self.split_mode_combo)
         form.addRow("Split:", self.split_edit)
         form.addRow("", self.unload_check)
         layout.addLayout(form)
@@ -117,7 +150,10 @@ class OffloadPage(SettingsPage):
     def load(self, settings: Settings) -> None:
         o = settings.offload
         self._pending_layers = o.gpu_layers
+        self._pending_experts = o.cpu_moe_layers
         self.flash_check.setChecked(o.flash_attention)
+        self.kv_ram_check.setChecked(not o.kv_offload)
+        self.split_mode_combo.setCurrentIndex(max(0, self.split_mode_combo.findData(o.split_mode)))
         self.kv_combo.setCurrentIndex(max(0, self.kv_combo.findData(o.kv_cache_type)))
         self._main_gpu = o.main_gpu
         self.split_edit.setText(
@@ -134,14 +170,17 @@ class OffloadPage(SettingsPage):
             )
         try:
             self._split()
-        except ValueError:
-            return "The split must be numbers separated by commas, such as 3,1."
+        except ModelError as exc:
+            return str(exc).replace("--tensor-split", "The split")
         return None
 
     def save(self, settings: Settings) -> None:
         o = settings.offload
         o.gpu_layers = self.gpu_layers()
+        o.cpu_moe_layers = self.cpu_moe_layers()
         o.flash_attention = self.flash_check.isChecked()
+        o.kv_offload = not self.kv_ram_check.isChecked()
+        o.split_mode = self.split_mode_combo.currentData() or "layer"
         o.kv_cache_type = self.kv_combo.currentData()
         o.main_gpu = max(0, self.main_gpu_combo.currentData() or 0)
         o.tensor_split = self._split()
@@ -163,20 +202,35 @@ class OffloadPage(SettingsPage):
         value = self.layers_slider.value()
         return -1 if value >= self.layers_slider.maximum() and self.info is not None else value
 
-    def _split(self) -> list[float] | None:
-        text = self.split_edit.text().strip()
-        if not text:
-            return None
-        return [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+    def cpu_moe_layers(self) -> int:
+        """The experts slider as OffloadSettings.cpu_moe_layers: its top position is -1 (all)."""
+        value = self.experts_slider.value()
+        if self.info is None or not self.info.is_moe:
+            return self._pending_experts
+        return -1 if value >= self.experts_slider.maximum() else value
 
-    def _on_machine_read(self, result: tuple[Any, list[Any], bool, str]) -> None:
-        self.info, self.gpus, self.offload_supported, error = result
-        n_layers = self.info.block_count if self.info is not None else 0
+    def _split(self) -> list[float] | None:
+        from app.llm.offload_args import parse_tensor_split
+
+        return parse_tensor_split(self.split_edit.text())
+
+    def _on_machine_read(self, result: tuple[Any, list[Any], bool, str, int | None]) -> None:
+        self.info, self.gpus, self.offload_supported, error, self.ram_available = result
+        from app.llm.placement import offloadable_layers
+
+        n_layers = offloadable_layers(self.info) if self.info is not None else 0
         self.layers_slider.blockSignals(True)
         self.layers_slider.setRange(0, max(1, n_layers))
         layers = self._pending_layers
         self.layers_slider.setValue(n_layers if layers < 0 else min(layers, n_layers))
         self.layers_slider.blockSignals(False)
+        is_moe = self.info is not None and self.info.is_moe
+        blocks = self.info.block_count if self.info is not None else 0
+        self.experts_slider.blockSignals(True)
+        self.experts_slider.setRange(0, max(1, blocks))
+        experts = self._pending_experts
+        self.experts_slider.setValue(blocks if experts < 0 else min(experts, blocks))
+        self.experts_slider.blockSignals(False)
         self.main_gpu_combo.blockSignals(True)
         self.main_gpu_combo.clear()
         for g in self.gpus:
@@ -185,10 +239,14 @@ class OffloadPage(SettingsPage):
         self.main_gpu_combo.setCurrentIndex(max(0, idx))
         self.main_gpu_combo.blockSignals(False)
         has_gpu = bool(self.gpus) and self.offload_supported
-        for w in (self.main_gpu_combo, self.split_edit):
+        for w in (self.main_gpu_combo, self.split_edit, self.split_mode_combo):
             w.setEnabled(len(self.gpus) > 1)
         self.layers_slider.setEnabled(has_gpu)
+        self.experts_slider.setEnabled(has_gpu and is_moe)
+        self.kv_ram_check.setEnabled(has_gpu)
         self.recommend_button.setEnabled(has_gpu)
+        for row_widget in (self.experts_caption, self.experts_slider, self.experts_label):
+            row_widget.setVisible(is_moe)
         if not self.gpus:
             self.gpu_note.setText(
                 "<b>No GPU was found on this computer</b> — the model runs on the CPU, which "
@@ -206,76 +264,141 @@ class OffloadPage(SettingsPage):
                 "see the README) to use the GPU."
             )
         else:
-            lines = "<br>".join(
+            lines = [
                 f"GPU {g.index}: {g.name} — {gib(g.free_bytes)} free of {gib(g.total_bytes)}"
                 for g in self.gpus
+            ]
+            self.gpu_note.setText("<br>".join(lines))
+        if self.ram_available is not None:
+            self.gpu_note.setText(
+                self.gpu_note.text() + f"<br>System memory: {gib(self.ram_available)} available"
             )
-            self.gpu_note.setText(lines)
         if error:
             self.gpu_note.setText(self.gpu_note.text() + f"<br><i>Model: {error}</i>")
         self._on_layers_slider_value_changed(self.layers_slider.value())
 
     def _on_layers_slider_value_changed(self, value: int) -> None:
-        n = self.info.block_count if self.info is not None else 0
+        n = self.layers_slider.maximum() if self.info is not None else 0
         self.layers_label.setText(f"all {n}" if n and value >= n else f"{value} of {n}")
+        self._update_fit()
+
+    def _on_experts_slider_value_changed(self, value: int) -> None:
+        n = self.experts_slider.maximum()
+        self.experts_label.setText(
+            "none" if value == 0 else f"all {n} layers" if value >= n else f"first {value} of {n}"
+        )
         self._update_fit()
 
     def _on_recommend_clicked(self) -> None:
         est = self._estimate()
-        if est is not None and self.info is not None:
-            value = est.gpu_layers
-            self.layers_slider.setValue(self.info.block_count if value < 0 else value)
+        if est is None or self.info is None:
+            return
+        self.layers_slider.setValue(
+            self.layers_slider.maximum() if est.gpu_layers < 0 else est.gpu_layers
+        )
+        if self.info.is_moe:
+            self.experts_slider.setValue(
+                self.experts_slider.maximum() if est.cpu_moe < 0 else est.cpu_moe
+            )
+        if est.tensor_split:
+            self.split_edit.setText(",".join(f"{s:g}" for s in est.tensor_split))
+            self._update_fit()
+
+    def _split_or_none(self) -> list[float] | None:
+        try:
+            return self._split()
+        except ModelError:
+            return None
 
     def _estimate(self) -> Any:
         if self.info is None:
             return None
         from app.llm.fit import estimate_fit
 
-        try:
-            split = self._split()
-        except ValueError:
-            split = None
         return estimate_fit(
             self.info,
             self.gpus,
-            n_ctx=self.n_ctx,
+            n_ctx=self._context(),
             cache_type=self.kv_combo.currentData() or "f16",
             flash_attention=self.flash_check.isChecked(),
-            tensor_split=split,
+            tensor_split=self._split_or_none(),
             main_gpu=self.main_gpu_combo.currentData() or 0,
             gpu_offload=self.offload_supported,
+            split_mode=self.split_mode_combo.currentData() or "layer",
+            kv_offload=not self.kv_ram_check.isChecked(),
+            ram_available=self.ram_available,
         )
+
+    def _context(self) -> int:
+        from app.llm.placement import effective_context
+
+        return effective_context(self.info, self.n_ctx) if self.info is not None else self.n_ctx
 
     def _update_fit(self) -> None:
         if self.info is None:
             self.fit_label.setText("No model header to estimate from.")
             return
-        from app.llm.fit import memory_need
+        from app.llm.fit import RAM_RESERVE_BYTES, setting_need
 
         est = self._estimate()
-        layers = self.gpu_layers()
+        info = self.info
+        n_ctx = self._context()
+        kind = (
+            f"mixture of experts: {info.expert_count} experts, {info.expert_used_count} per "
+            f"token, experts {gib(info.expert_bytes)}"
+            if info.is_moe
+            else "dense"
+        )
         lines = [
-            f"<b>{self.info.name}</b>: {self.info.block_count} layers, "
-            f"weights {gib(self.info.weight_bytes)}, "
-            f"KV cache {gib(est.kv_cache_bytes)} at {self.n_ctx:,} tokens."
+            f"<b>{info.display_name}</b>: {info.block_count} layers ({kind}), "
+            f"weights {gib(info.weight_bytes)}, KV cache {gib(est.kv_cache_bytes)} "
+            f"at {n_ctx:,} tokens."
         ]
         if self.gpus and self.offload_supported:
-            need = memory_need(
-                self.info,
-                layers,
-                n_ctx=self.n_ctx,
+            used, need = setting_need(
+                info,
+                self.gpus,
+                gpu_layers=self.gpu_layers(),
+                cpu_moe=self.cpu_moe_layers(),
+                n_ctx=n_ctx,
                 cache_type=self.kv_combo.currentData() or "f16",
                 flash_attention=self.flash_check.isChecked(),
+                tensor_split=self._split_or_none(),
+                main_gpu=self.main_gpu_combo.currentData() or 0,
+                split_mode=self.split_mode_combo.currentData() or "layer",
+                kv_offload=not self.kv_ram_check.isChecked(),
             )
-            for g, b in zip(self.gpus, need.gpu_bytes, strict=False):
+            for g, b in zip(used, need.gpu_bytes, strict=False):
                 ok = "✓" if b <= g.free_bytes else "✗ too much"
                 lines.append(
                     f"GPU {g.index}: this setting needs {gib(b)} of {gib(g.free_bytes)} free {ok}"
                 )
-            lines.append(f"System memory: {gib(need.cpu_bytes)}")
-        verdict = {"full": "Fits fully on the GPU", "partial": "Fits partly", "cpu": "CPU only"}[
-            est.verdict
-        ]
-        rec = "all" if est.gpu_layers < 0 else str(est.gpu_layers)
-        lines.append(f"<b>{verdict}</b> — {est.summary()}. Recommended GPU layers: <b>{rec}</b>.")
+            ram_line = f"System memory: {gib(need.cpu_bytes)}"
+            parts = []
+            if need.cpu_expert_bytes:
+                parts.append(f"experts {gib(need.cpu_expert_bytes)}")
+            if need.cpu_kv_bytes:
+                parts.append(f"KV cache {gib(need.cpu_kv_bytes)}")
+            if parts:
+                ram_line += " (" + ", ".join(parts) + ")"
+            if self.ram_available is not None:
+                room = max(0, self.ram_available - RAM_RESERVE_BYTES)
+                ok = "✓" if need.cpu_bytes <= room else "✗ more than is free"
+                ram_line += f" of {gib(self.ram_available)} available {ok}"
+            lines.append(ram_line)
+        lines.append(f"<b>{est.title}</b> — {est.detail()}.")
+        if est.verdict not in ("cpu", "none") or est.gpu_fallback:
+            lines.append(f"Recommended: <b>{_recommendation(est)}</b>.")
         self.fit_label.setText("<br>".join(lines))
+
+
+def _recommendation(est: Any) -> str:
+    """The recommended setting in the page's own words."""
+    layers = "all" if est.gpu_layers < 0 else str(est.gpu_layers)
+    text = f"GPU layers {layers}"
+    if est.cpu_moe:
+        experts = "all layers" if est.cpu_moe < 0 else f"the first {est.cpu_moe} layers"
+        text += f", experts of {experts} in RAM"
+    if est.tensor_split:
+        text += ", split " + ",".join(f"{s:g}" for s in est.tensor_split)
+    return text

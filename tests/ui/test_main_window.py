@@ -253,6 +253,37 @@ def test_the_offload_page_with_a_gpu_shows_its_memory_and_what_fits(  # type: ig
     dialog.reject()
 
 
+def test_the_offload_page_recommends_experts_in_ram_for_a_big_moe_model(  # type: ignore[no-untyped-def]
+    qtbot, make_window, monkeypatch, tmp_path
+):
+    from app.llm import gpu
+    from tests.unit.app.llm.model_headers import write_gpt_oss_120b
+
+    card = gpu.GpuInfo(0, "NVIDIA GeForce RTX 4080", 16 * 2**30, 15 * 2**30)
+    monkeypatch.setattr(gpu, "list_gpus", lambda: [card])
+    monkeypatch.setattr(gpu, "gpu_offload_supported", lambda: True)
+    monkeypatch.setattr(gpu, "ram_available_bytes", lambda: 58 * 2**30)
+    settings = settings_store.Settings()
+    settings.model.path = str(write_gpt_oss_120b(tmp_path))
+    settings.model.context_length = 8192
+    settings.offload.flash_attention = True
+    window = make_window(settings=settings)
+    dialog = window.open_settings("GPU offload")
+    page = dialog.offload_page
+    qtbot.waitUntil(lambda: page.info is not None, timeout=30_000)
+    assert page.experts_slider.isVisible() and page.experts_slider.isEnabled()
+    assert "128 experts" in page.fit_label.text()
+    assert "Experts in RAM" in page.fit_label.text() and "System memory" in page.fit_label.text()
+    page.recommend_button.click()
+    assert page.gpu_layers() == -1 and 0 < page.cpu_moe_layers() <= 36
+    assert "✗" not in page.fit_label.text()
+    chosen = page.cpu_moe_layers()
+    with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    saved = settings_store.load().offload
+    assert (saved.gpu_layers, saved.cpu_moe_layers) == (-1, chosen)
+
+
 def test_a_failed_model_load_says_what_happened_and_what_to_try(qtbot, make_window):  # type: ignore[no-untyped-def]
     window = make_window(fake_services(fail="model.gguf is not a GGUF file"))
     qtbot.waitUntil(lambda: window.chat.model_state == "failed", timeout=30_000)
