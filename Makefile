@@ -52,7 +52,10 @@ bench: install
 screenshot: install demo
 	bash packaging/screenshot.sh
 
+# The bundle ships a portable llama.cpp (CPU variants picked at run time, CUDA as a module when
+# built with it), so it runs on CPUs older than the one that built it.
 bundle: install
+	LIBRARIAN_LLAMA_BUILD=portable bash packaging/install_llama.sh $(BIN)/python $(LLAMA_VERSION)
 	$(BIN)/python -m pip install -q 'pyinstaller>=6.5'
 	$(BIN)/pyinstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/librarian.spec
 	QT_QPA_PLATFORM=offscreen dist/Librarian/Librarian --version
