@@ -112,3 +112,26 @@ def test_the_hook_is_gone_after_loading(tiny_moe: Path) -> None:
     with overrides_applied(BufferOverrides(["x"])):
         assert llama_cpp.llama_cpp.llama_model_default_params().tensor_buft_overrides
     assert not llama_cpp.llama_cpp.llama_model_default_params().tensor_buft_overrides
+
+
+@pytest.mark.parametrize("kind", ["dense", "gpt-oss"])
+def test_the_kv_estimate_is_what_llama_cpp_allocates(
+    kind: str, tiny_dense: Path, tmp_path: Path
+) -> None:
+    from app.llm.placement import kv_cache_bytes
+    from tests.gguf_models import write_tiny_gpt_oss
+
+    # gpt-oss slides a 32-token window on every other layer: those layers cache 768 cells
+    # (window + one 512-token batch, padded to 256), the others the whole context.
+    path = tiny_dense if kind == "dense" else write_tiny_gpt_oss(tmp_path / "oss.gguf", window=32)
+    info = read_gguf_info(path)
+    model = load_model(ModelSettings(path=str(path), context_length=2048), OffloadSettings())
+    try:
+        reported = model.stats.buffers_mib["CPU KV"]
+        n_ctx = model.context_length  # the dense one was written for 512 tokens
+        assert kv_cache_bytes(info, n_ctx) / 2**20 == pytest.approx(reported, abs=0.01)
+        if kind == "gpt-oss":
+            assert info.swa_layers == (True, False, True, False)
+            assert kv_cache_bytes(info, 2048) < kv_cache_bytes(info, 2048, swa_full=True)
+    finally:
+        model.close()

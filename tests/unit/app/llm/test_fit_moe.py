@@ -177,3 +177,22 @@ def test_the_gpu_keeps_its_margin_with_experts_in_ram(qwen3_30b: GgufInfo) -> No
         fit = estimate_fit(qwen3_30b, [gpu], n_ctx=4096)
         assert fit.verdict in ("experts", "partial")
         assert fit.gpu_need[0] <= free * GiB - max(free * GiB // 10, 512 * MiB)
+
+
+def test_latent_attention_keeps_one_compressed_row_per_token(tmp_path: Path) -> None:
+    # DeepSeek-style MLA as llama.cpp converts it: one KV head whose K row is the compressed
+    # latent (kv_lora_rank 512 + rope 64 = 576) and no V cache at all.
+    from dataclasses import replace
+
+    from .conftest import write_gguf
+
+    base = read_gguf_info(write_gguf(tmp_path / "mla.gguf", layers=2))
+    mla = replace(
+        base,
+        head_count_kv=1,
+        key_length=576,
+        value_length=512,
+        latent_attention=True,
+    )
+    assert kv_cache_bytes(mla, 4096) == 2 * 4096 * 576 * 2
+    assert kv_cache_bytes(replace(mla, latent_attention=False), 4096) == 2 * 4096 * 1088 * 2
