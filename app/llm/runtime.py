@@ -27,7 +27,13 @@ from app.llm.llama_log import (
     log_since,
     overridden_from_log,
 )
-from app.llm.placement import effective_context, expert_layers_in_ram, kv_cache_bytes
+from app.llm.placement import (
+    effective_context,
+    expert_layers_in_ram,
+    kv_cache_bytes,
+    layers_offloaded,
+    offloadable_layers,
+)
 from app.settings import ModelSettings, OffloadSettings
 
 log = logging.getLogger(__name__)
@@ -349,18 +355,9 @@ def _load(settings: ModelSettings, offload: OffloadSettings) -> LlamaChatModel:
         gpu_layers = 0
 
     buffers, offloaded = buffers_from_log(lines)
-    total_layers = info.block_count
-    actual_gpu = (
-        offloaded
-        if offloaded is not None
-        else (
-            0
-            if gpu_layers == 0
-            else total_layers
-            if gpu_layers < 0
-            else min(gpu_layers, total_layers)
-        )
-    )
+    # As llama.cpp counts them ("offloaded 25/25 layers"): the output head is the last layer.
+    total_layers = offloadable_layers(info)
+    actual_gpu = offloaded if offloaded is not None else layers_offloaded(info, gpu_layers)
     import llama_cpp
 
     stats = LoadStats(
