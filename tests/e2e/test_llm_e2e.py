@@ -37,7 +37,8 @@ def model() -> Iterator[LlamaChatModel]:
 def test_the_default_model_loads_and_says_so(model: LlamaChatModel) -> None:
     assert model.notice is not None and "SmolLM2" in model.notice
     assert model.context_length == 4096
-    assert model.stats.gpu_layers == 0 and model.stats.total_layers == 30
+    # 30 blocks and the output head, as llama.cpp counts layers ("offloaded 31/31 layers")
+    assert model.stats.gpu_layers == 0 and model.stats.total_layers == 31
     assert model.stats.load_seconds > 0
     assert model.stats.model_bytes == pytest.approx(model.info.weight_bytes, rel=0.05)
 
@@ -219,10 +220,10 @@ def test_a_failed_gpu_load_falls_back_to_the_cpu_and_says_so(
 
     real_construct = runtime._construct
 
-    def construct(path, settings, offload, gpu_layers, n_ctx):  # type: ignore[no-untyped-def]
+    def construct(path, info, settings, offload, gpu_layers, n_ctx):  # type: ignore[no-untyped-def]
         if gpu_layers != 0:  # what a GPU without enough free memory does
             raise runtime._LoadFailed("cudaMalloc failed: out of memory")
-        return real_construct(path, settings, offload, gpu_layers, n_ctx)
+        return real_construct(path, info, settings, offload, gpu_layers, n_ctx)
 
     monkeypatch.setattr(runtime, "gpu_offload_supported", lambda: True)
     monkeypatch.setattr(runtime, "_construct", construct)
