@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Librarian {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    ingest_cli.register(sub, settings_mod.library_path(settings), settings.retrieval.embed_device)
+    ingest_cli.register(
+        sub,
+        settings_mod.library_path(settings),
+        settings.retrieval.embed_device,
+        settings.retrieval.embedder,
+    )
     chat_cli.register(sub)
     llm_cli.register(sub)
     desktop.register(sub)

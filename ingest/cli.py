@@ -26,16 +26,31 @@ from ingest.locations import default_library
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: Any, library: Path | None = None, device: str = "auto") -> None:
+def register(
+    subparsers: Any,
+    library: Path | None = None,
+    device: str = "auto",
+    embedder: str | None = None,
+) -> None:
     """Add `ingest`, `sources`, `remove`, `compact`, `vectors` and `search` to a parent parser's
-    subparsers. `library` and `device` are the defaults the user chose (the app passes its
-    settings'; alone, this package uses the 'library' folder in the data folder)."""
+    subparsers. `library`, `device` and `embedder` are the defaults the user chose (the app
+    passes its settings'; alone, this package uses the 'library' folder in the data folder)."""
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument(
         "--library",
         type=Path,
         default=library,
         help=f"the library folder (default: {library or default_library()})",
+    )
+    shared.add_argument(
+        "--embedder",
+        metavar="FOLDER",
+        default=embedder,
+        help=(
+            "a sentence-transformers model folder to embed and search with (a multilingual "
+            "one, say); default: the one the library was embedded with, else the bundled "
+            "all-MiniLM-L6-v2. A library embedded with another needs --rebuild-vectors"
+        ),
     )
 
     p = subparsers.add_parser(
@@ -170,7 +185,7 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.embedding import default_embedder
+    from ingest.embedder_models import library_embedder
     from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
 
     cancel = threading.Event()
@@ -179,7 +194,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     events = ingest_paths(
         args.paths,
         _library(args),
-        embedder_factory=lambda: default_embedder(args.device),
+        embedder_factory=lambda: library_embedder(
+            args.embedder, _recorded_folder(args), args.device
+        ),
         keyword_only=args.keyword_only,
         cancel=cancel,
         workers=args.workers,
@@ -283,15 +300,22 @@ def cmd_vectors_export(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors_import(args: argparse.Namespace) -> int:
+    from ingest.embedder_models import read_embedder_folder
     from ingest.embedding import DEFAULT_MODEL_DIM, DEFAULT_MODEL_NAME
     from ingest.vector_packs import import_pack
 
+    # Packs are taken only from the embedder this library embeds with: its name and size.
+    folder = args.embedder or _recorded_folder(args)
+    try:
+        model = read_embedder_folder(folder) if folder else None
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ours = (model.name, model.dim) if model else (DEFAULT_MODEL_NAME, DEFAULT_MODEL_DIM)
     failed = 0
     for pack in args.packs:
         code = _run_pack(
-            lambda cancel, pack=pack: import_pack(
-                _library(args), pack, (DEFAULT_MODEL_NAME, DEFAULT_MODEL_DIM), cancel
-            ),
+            lambda cancel, pack=pack: import_pack(_library(args), pack, ours, cancel),
             "attached",
         )
         if code == 130:
@@ -335,6 +359,18 @@ def _run_pack(steps: Any, verb: str) -> int:
     return 0
 
 
+def _recorded_folder(args: argparse.Namespace) -> str | None:
+    """The embedder folder the library records, unless --embedder or a rebuild says otherwise."""
+    if args.embedder or getattr(args, "rebuild_vectors", False):
+        return None
+    from ingest.store import LibraryStore
+
+    try:
+        return LibraryStore(_library(args)).recorded_embedder_folder()
+    except IngestError:
+        return None
+
+
 def _size(n: int) -> str:
     n = max(0, n)
     return f"{n / (1 << 30):.2f} GB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MB"
@@ -346,9 +382,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         store = LibraryStore(_library(args))
         if args.mode != "keyword" and store.recorded_embedder() is not None:
-            from ingest.embedding import default_embedder
+            from ingest.embedder_models import library_embedder
 
-            embedder = default_embedder(args.device)
+            embedder = library_embedder(
+                args.embedder, store.recorded_embedder_folder(), args.device
+            )
             store.check_embedder(embedder)
             store.embedder = embedder
         elif args.mode == "vector":

@@ -5,6 +5,7 @@ dropping them."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +43,12 @@ class VectorsMixin:
         def sources(self) -> list[SourceRecord]: ...
         def update_source(self, source_id: str, **values: Any) -> None: ...
 
+    def recorded_embedder_folder(self) -> str | None:
+        """The model folder the store's vectors were made with, when it is not the bundled
+        embedder and still exists (`librarian search` and `ask` use it when not told)."""
+        folder = self.meta().get("embedder_folder") or ""
+        return folder if folder and Path(folder).is_dir() else None
+
     def recorded_embedder(self) -> tuple[str, int] | None:
         """(name, dim) of the embedder this store's vectors were made with, if any."""
         meta = self.meta()
@@ -70,7 +77,7 @@ class VectorsMixin:
                 self._db.drop_table("vectors")
             self._vectors = None
             query_vectors.drop_all(self.path)
-            self._set_meta(embedder=embedder.name, embedder_dim=str(embedder.dim))
+            self._set_meta(**_embedder_meta(embedder))
             self._meta.delete("key = 'vector_index_rows'")
             for rec in self.sources():
                 if rec.stage in ("embedding", "ready"):
@@ -139,7 +146,7 @@ class VectorsMixin:
         if self.recorded_embedder() is None:
             if self.embedder is None:
                 raise StoreError("Vectors can only be written with an embedder.")
-            self._set_meta(embedder=self.embedder.name, embedder_dim=str(self.embedder.dim))
+            self._set_meta(**_embedder_meta(self.embedder))
         table = self._vector_table(create_dim=dim)
         item = self._vector_item_type()
         table.add(
@@ -172,3 +179,17 @@ class VectorsMixin:
         if source_id is None:
             return int(table.count_rows())
         return int(table.count_rows(source_rows(source_id, before_ordinal=before_ordinal)))
+
+
+def _embedder_meta(embedder: Embedder) -> dict[str, str]:
+    """What the store records of the embedder its vectors come from: the name and dimension
+    (vectors of another never mix) and, for a model the user chose, its folder."""
+    from ingest.embedding import DEFAULT_MODEL_NAME
+
+    folder = getattr(embedder, "model_dir", None)
+    chosen = folder is not None and embedder.name != DEFAULT_MODEL_NAME
+    return {
+        "embedder": embedder.name,
+        "embedder_dim": str(embedder.dim),
+        "embedder_folder": str(Path(str(folder)).resolve()) if chosen else "",
+    }

@@ -53,11 +53,15 @@ def open_session(
     the history is closed when the block ends."""
     from ingest.store import LibraryStore  # LanceDB: loaded when a chat opens, not before
 
+    path = library or settings_mod.library_path(settings)
     if embedder is None:
-        from ingest.embedding import default_embedder
+        from ingest.embedder_models import library_embedder
 
-        embedder = default_embedder(settings.retrieval.embed_device)
-    store = LibraryStore(library or settings_mod.library_path(settings), embedder)
+        recorded = LibraryStore(path).recorded_embedder_folder()
+        embedder = library_embedder(
+            settings.retrieval.embedder, recorded, settings.retrieval.embed_device
+        )
+    store = LibraryStore(path, embedder)
     opened = History() if history else None
     try:
         yield OpenLibrary(settings, store, embedder, opened)

@@ -1,0 +1,112 @@
+"""Embedder folders the user can choose: read from their JSON files, named stably, found in the
+data folder and the Hugging Face cache, refused with the folder and the reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.embedder_models import (
+    embedder_for,
+    find_embedders,
+    read_embedder_folder,
+)
+from ingest.embedding import (
+    DEFAULT_MODEL_NAME,
+    EmbedderUnavailable,
+    SentenceTransformerEmbedder,
+    default_model_dir,
+)
+
+
+def fake_model(folder: Path, *, dim: int = 768, dense: int | None = None, config: str = "") -> Path:
+    """The JSON files of a sentence-transformers folder (and an empty weights file)."""
+    folder.mkdir(parents=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": dim, "pooling_mode_mean_tokens": True})
+    )
+    if dense:
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+        )
+        (folder / "2_Dense").mkdir()
+        (folder / "2_Dense" / "config.json").write_text(json.dumps({"out_features": dense}))
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "config.json").write_text(config or json.dumps({"hidden_size": dim}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
+    (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    return folder
+
+
+def test_the_bundled_model_keeps_its_name() -> None:
+    model = read_embedder_folder(default_model_dir())
+    assert (model.name, model.dim, model.max_tokens) == (DEFAULT_MODEL_NAME, 384, 256)
+    assert model.is_default
+
+
+def test_a_folder_is_named_by_its_model_wherever_it_is_copied(tmp_path: Path) -> None:
+    first = read_embedder_folder(fake_model(tmp_path / "a" / "multilingual-e5-base"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = read_embedder_folder(tmp_path / "b" / "multilingual-e5-base")
+    assert first.name == moved.name and first.name.startswith("multilingual-e5-base@")
+    assert first.dim == 768 and first.max_tokens == 128
+    # A different model under the same folder name never shares a name with it.
+    other = read_embedder_folder(
+        fake_model(tmp_path / "c" / "multilingual-e5-base", config='{"hidden_size": 769}')
+    )
+    assert other.name != first.name
+
+
+def test_the_vector_size_comes_from_the_last_layer(tmp_path: Path) -> None:
+    assert read_embedder_folder(fake_model(tmp_path / "m", dim=768, dense=512)).dim == 512
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p, "is not a folder"),
+        (lambda p: (p.mkdir(), p)[1], "no modules.json"),
+        (lambda p: ((fake_model(p) / "model.safetensors").unlink(), p)[1], "holds no weights"),
+        (lambda p: ((fake_model(p) / "modules.json").write_text("{oops"), p)[1], "unreadable"),
+    ],
+)
+def test_what_is_not_a_model_folder_is_refused_with_its_name(tmp_path: Path, make, reason) -> None:  # type: ignore[no-untyped-def]
+    folder = make(tmp_path / "thing")
+    with pytest.raises(EmbedderUnavailable) as refused:
+        read_embedder_folder(folder)
+    assert reason in str(refused.value) and "thing" in str(refused.value)
+
+
+def test_models_are_found_in_the_data_folder_and_the_hugging_face_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = tmp_path / "hub"
+    fake_model(hub / "models--intfloat--multilingual-e5-small" / "snapshots" / "abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    fake_model(tmp_path / "embedders" / "LaBSE")
+    (tmp_path / "embedders" / "not-a-model").mkdir()
+    found = find_embedders([("Librarian", tmp_path / "embedders")])
+    assert [m.origin for m in found] == ["bundled", "Librarian", "Hugging Face"]
+    assert found[2].name.startswith("intfloat/multilingual-e5-small@")
+    assert found[1].name.startswith("LaBSE@")
+
+
+def test_an_embedder_is_made_from_a_folder(tmp_path: Path) -> None:
+    embedder = embedder_for(fake_model(tmp_path / "m", dim=512), device="cpu")
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.dim == 512 and embedder.name.startswith("m@")
+    assert embedder_for(None, device="cpu").name == DEFAULT_MODEL_NAME
+    assert embedder_for(str(default_model_dir()), device="cpu").name == DEFAULT_MODEL_NAME
