@@ -39,6 +39,11 @@ def models_dir() -> Path:
     return _ensure(home() / "models")
 
 
+def embedders_dir() -> Path:
+    """Where the user may put sentence-transformers model folders (a multilingual embedder)."""
+    return _ensure(home() / "embedders")
+
+
 def demo_dir() -> Path:
     """Where the demo library's ZIM is written on first run."""
     return _ensure(home() / "demo")

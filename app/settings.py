@@ -60,6 +60,9 @@ class RetrievalSettings(BaseModel):
     passages: int = Field(6, ge=1, le=50)
     mode: SearchMode = "hybrid"
     embed_device: EmbedDevice = "auto"
+    # A sentence-transformers model folder to embed with (a multilingual one, say); None: the
+    # one the library was embedded with, the bundled all-MiniLM-L6-v2 for a new library.
+    embedder: str | None = None
 
 
 class LibrarySettings(BaseModel):

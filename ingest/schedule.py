@@ -14,14 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-JobKind = Literal["keyword", "embed", "remove", "compact", "import"]
+JobKind = Literal["keyword", "embed", "remove", "compact", "import", "reembed"]
 
 
 @dataclass(frozen=True)
 class Job:
     """One run of the writer: a keyword pass over new `files`, or an embedding pass — each also
     resumes the library's unfinished sources except the paused ones in `skip` — a removal of
-    `files[0]` (`source_id`), a compaction, or the import of the vector pack `files[0]`."""
+    `files[0]` (`source_id`), a compaction, the import of the vector pack `files[0]`, or the
+    reset of every vector for another embedder (the embedding pass after it re-embeds)."""
 
     kind: JobKind
     files: tuple[str, ...] = ()
@@ -39,6 +40,7 @@ class IngestSchedule:
     paused_sources: set[str] = field(default_factory=set)
     need_embedding: bool = False
     compact_asked: bool = False
+    reembed_asked: bool = False
     paused: bool = False  # the whole queue
     stopped: bool = False  # closing: nothing more runs
     running: Job | None = None
@@ -52,6 +54,9 @@ class IngestSchedule:
         if self.removals:
             path, source_id = self.removals.pop(0)
             job = Job("remove", (path,), source_id)
+        elif self.reembed_asked:
+            self.reembed_asked = False
+            job = Job("reembed")
         elif self.compact_asked:
             self.compact_asked = False
             job = Job("compact")
@@ -138,6 +143,13 @@ class IngestSchedule:
         self.compact_asked = True
         return self._running_kind() in ("keyword", "embed")  # it resumes after
 
+    def reembed(self) -> bool:
+        """Drop every vector for the embedder now chosen, then embed everything again; a
+        running embedding pass stops (its vectors would be the old embedder's), a keyword pass
+        finishes first."""
+        self.reembed_asked = True
+        return self._running_kind() == "embed"
+
     def finished(self, job: Job, cancelled: bool) -> None:
         """`job` ended (stopped early when `cancelled`); what it left is queued again."""
         if self.running is job:
@@ -152,7 +164,7 @@ class IngestSchedule:
         elif job.kind == "embed":
             if cancelled:
                 self.need_embedding = True
-        elif job.kind in ("compact", "import"):
+        elif job.kind in ("compact", "import", "reembed"):
             self.need_embedding = True  # a pass it stopped carries on (and embeds what is left)
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ class IngestQueue(QObject):
     compacted = Signal(int, int)  # bytes the library took before and after `compact`
     pack_imported = Signal(str, str, int)  # pack, source title, vectors attached
     pack_failed = Signal(str)  # why a vector pack was refused
+    vectors_reset = Signal(int)  # every vector dropped for a new embedder: sources to re-embed
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)  # the whole queue
     source_paused = Signal(str, bool)  # path, paused: one source left as it is, or resumed
@@ -130,6 +131,11 @@ class IngestQueue(QObject):
         """Give the disk back what removed sources hold (after the running pass stops)."""
         self._act(self.schedule.compact())
 
+    def reembed(self) -> None:
+        """Re-embed every source with the embedder the services now give (after the running
+        keyword pass; a running embedding pass stops for it)."""
+        self._act(self.schedule.reembed())
+
     def is_busy(self) -> bool:
         return self.schedule.is_busy() or self._discovering > 0
 
@@ -177,6 +183,13 @@ class IngestQueue(QObject):
             compacting.failed.connect(self._on_worker_failed)
             return compacting
         services, device = self._services, self.device
+        if job.kind == "reembed":
+            resetting = TaskWorker(
+                lambda cancel: sv.reset_vectors(services, store_path, device), name="reembed"
+            )
+            resetting.succeeded.connect(self._on_reset_succeeded)
+            resetting.failed.connect(self._on_worker_failed)
+            return resetting
         if job.kind == "import":
             pack = job.files[0]
             importing = GeneratorWorker(
@@ -254,6 +267,9 @@ class IngestQueue(QObject):
             self.library_progress.emit(progress)  # upkeep of the whole library after a pass
         else:
             self.progress_changed.emit(path_key(event.path), progress)
+
+    def _on_reset_succeeded(self, sources: int) -> None:
+        self.vectors_reset.emit(sources)
 
     def _on_removal_succeeded(self, _result: Any) -> None:
         running = self.schedule.running

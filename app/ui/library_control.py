@@ -55,6 +55,7 @@ class LibraryControl(QObject):
         ingest.compacted.connect(self._on_ingest_compacted)
         ingest.pack_imported.connect(self._on_ingest_pack_imported)
         ingest.pack_failed.connect(self._on_ingest_pack_failed)
+        ingest.vectors_reset.connect(self._on_ingest_vectors_reset)
         w.refresh_timer.timeout.connect(self.refresh_sources)
         self.update_embed_label()
 
@@ -196,6 +197,19 @@ class LibraryControl(QObject):
             return
         self.w.upkeep_label.setText(f"Library upkeep: {indexing_text(progress)}")
         self.w.upkeep_label.show()
+
+    def reembed(self) -> None:
+        """The embedder was changed in the settings: every source is embedded again with it."""
+        self.w.statusBar().showMessage("Changing the embedder: dropping the old vectors…")
+        self.w.ingest.reembed()
+
+    def _on_ingest_vectors_reset(self, sources: int) -> None:
+        self.w.statusBar().showMessage(
+            f"Re-embedding {sources} source{'s' if sources != 1 else ''} with the new embedder; "
+            "keyword search works meanwhile",
+            15000,
+        )
+        self.refresh_sources()
 
     def _on_compact_action_triggered(self) -> None:
         self.w.statusBar().showMessage("Reclaiming disk space…")

@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
             str(sv.paths.home() / "window.ini"), QSettings.Format.IniFormat
         )
         self.pool = WorkerPool(self)
+        self.services.embedder_folder = self.settings.retrieval.embedder
         self.store_path = library_path(self.settings)
         self._closing = False
         self.embedder_warm = False  # the query embedder is loaded (Services.warm_up)
@@ -285,6 +286,9 @@ class MainWindow(QMainWindow):
             self.chat.load_model()
         if new.retrieval.embed_device != old.retrieval.embed_device:
             self.ingest.device = new.retrieval.embed_device
+        if new.retrieval.embedder != old.retrieval.embedder:
+            self.services.embedder_folder = new.retrieval.embedder
+            self.library.reembed()
         if library_path(new) != library_path(old):
             self.store_path = library_path(new)
             self.ingest.store_path = self.store_path

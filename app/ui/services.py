@@ -44,7 +44,9 @@ class Services:
 
     embedder_factory: EmbedderFactory = _default_embedder_factory
     model_loader: ModelLoader = _default_model_loader
-    _embedders: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Settings ▸ Retrieval's embedder folder; None: the factory's (the bundled model).
+    embedder_folder: str | None = None
+    _embedders: dict[tuple[str | None, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     models: ModelManager = field(init=False, repr=False)
 
@@ -52,11 +54,18 @@ class Services:
         self.models = ModelManager(self.model_loader)
 
     def embedder(self, device: str) -> Any:
-        """One embedder per device for the whole session: loading weights takes seconds."""
+        """One embedder per model folder and device for the whole session: loading weights
+        takes seconds."""
         with self._lock:
-            if device not in self._embedders:
-                self._embedders[device] = self.embedder_factory(device)
-            return self._embedders[device]
+            key = (self.embedder_folder, device)
+            if key not in self._embedders:
+                if self.embedder_folder is None:
+                    self._embedders[key] = self.embedder_factory(device)
+                else:
+                    from ingest.embedder_models import embedder_for
+
+                    self._embedders[key] = embedder_for(self.embedder_folder, device)  # type: ignore[arg-type]
+            return self._embedders[key]
 
     def warm_up(self, device: str) -> None:
         """Load the query embedder and the store's native libraries now, on a worker: the
@@ -110,6 +119,18 @@ def ingest_events(
         cancel=cancel,
         skip=skip,
     )
+
+
+def reset_vectors(services: Services, store_path: Path, device: str) -> int:
+    """Drop every vector of the library and record the embedder `services` now gives, so stage 2
+    re-embeds every source with it (keyword search keeps working meanwhile); the number of
+    sources to re-embed."""
+    from ingest.store import LibraryStore
+
+    embedder = services.embedder(device)
+    store = LibraryStore(store_path, embedder, check_embedder=False)
+    store.reset_vectors(embedder)
+    return sum(1 for r in store.sources() if r.stage == "embedding")
 
 
 def list_sources(store_path: Path) -> list[Any]:

@@ -247,23 +247,95 @@ class RetrievalPage(SettingsPage):
             ("cuda", "GPU (CUDA)"),
         ):
             self.device_combo.addItem(text, value)
+        self.embedder_combo = QComboBox()
+        self.embedder_combo.setObjectName("embedderCombo")
+        self.embedder_combo.currentIndexChanged.connect(lambda _i: self._update_embedder_note())
+        self.embedder_button = QPushButton("Other folder…")
+        self.embedder_button.clicked.connect(self._on_embedder_button_clicked)
+        embedder_row = QHBoxLayout()
+        embedder_row.addWidget(self.embedder_combo, 1)
+        embedder_row.addWidget(self.embedder_button)
         form.addRow("Passages per question:", self.passages_spin)
         form.addRow("Search:", self.mode_combo)
         form.addRow("Embedding device:", self.device_combo)
+        form.addRow("Embedder:", embedder_row)
         layout.addLayout(form)
+        self.embedder_note = note_label("")
+        self.embedder_note.setObjectName("embedderNote")
+        layout.addWidget(self.embedder_note)
         layout.addStretch(1)
+        self._loaded_embedder: str | None = None
 
     def load(self, settings: Settings) -> None:
         r = settings.retrieval
         self.passages_spin.setValue(r.passages)
         self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(r.mode)))
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(r.embed_device)))
+        self._loaded_embedder = r.embedder
+        self._fill_embedders(r.embedder)
+
+    def check(self) -> str | None:
+        folder = self.embedder_combo.currentData()
+        if folder:
+            from ingest.embedder_models import read_embedder_folder
+            from ingest.errors import IngestError
+
+            try:
+                read_embedder_folder(folder)
+            except IngestError as exc:
+                return str(exc)
+        return None
 
     def save(self, settings: Settings) -> None:
         r = settings.retrieval
         r.passages = self.passages_spin.value()
         r.mode = self.mode_combo.currentData()
         r.embed_device = self.device_combo.currentData()
+        r.embedder = self.embedder_combo.currentData() or None
+
+    def _fill_embedders(self, current: str | None) -> None:
+        """The bundled embedder, the data folder's embedders/, the Hugging Face cache's
+        sentence-transformers models, and the chosen folder if it is elsewhere."""
+        from ingest.embedder_models import find_embedders
+
+        self.embedder_combo.blockSignals(True)
+        self.embedder_combo.clear()
+        self.embedder_combo.addItem("Bundled: all-MiniLM-L6-v2 (English, 384 dimensions)", None)
+        for model in find_embedders([("Librarian", paths.embedders_dir())]):
+            if model.origin == "bundled":
+                continue
+            self.embedder_combo.addItem(
+                f"{model.name.split('@')[0]} ({model.origin}, {model.dim} dimensions)",
+                str(model.folder),
+            )
+        if current and self.embedder_combo.findData(current) < 0:
+            self.embedder_combo.addItem(current, current)
+        self.embedder_combo.setCurrentIndex(max(0, self.embedder_combo.findData(current)))
+        self.embedder_combo.blockSignals(False)
+        self._update_embedder_note()
+
+    def _on_embedder_button_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "A sentence-transformers model folder", str(paths.embedders_dir())
+        )
+        if folder:
+            if self.embedder_combo.findData(folder) < 0:
+                self.embedder_combo.addItem(folder, folder)
+            self.embedder_combo.setCurrentIndex(self.embedder_combo.findData(folder))
+
+    def _update_embedder_note(self) -> None:
+        text = (
+            "The embedder turns passages and questions into vectors for meaning search. The "
+            "bundled one knows English; for other languages choose a multilingual "
+            "sentence-transformers model folder (copy it into "
+            f"<code>{paths.embedders_dir()}</code> or pick it with <i>Other folder…</i>)."
+        )
+        if (self.embedder_combo.currentData() or None) != self._loaded_embedder:
+            text += (
+                "<br><b>Changing it re-embeds every source</b> (with progress, in the "
+                "background); keyword search keeps working meanwhile."
+            )
+        self.embedder_note.setText(text)
 
 
 class LibraryPage(SettingsPage):

@@ -539,3 +539,53 @@ def test_a_dropped_vector_pack_attaches_its_vectors_instead_of_embedding(
         lambda: "broken.vectors: not a vector pack" in window.statusBar().currentMessage(),
         timeout=30_000,
     )
+
+
+def test_choosing_another_embedder_re_embeds_every_source(  # type: ignore[no-untyped-def]
+    qtbot, make_window, built_store, tmp_path
+):
+    """Settings ▸ Retrieval ▸ Embedder: a real sentence-transformers folder (MiniLM projected to
+    128 dimensions) replaces the library's vectors, with every source embedded again."""
+    pytest.importorskip("sentence_transformers")
+    from ingest.store import LibraryStore
+    from tests.embedder_folders import write_projected_minilm
+
+    folder = write_projected_minilm(tmp_path / "embedders" / "minilm-128")
+    window = make_window(store=built_store)
+    before = LibraryStore(window.store_path)
+    chunks = before.chunk_count()
+    assert before.recorded_embedder() == ("hashing-64", 64)
+    reset: list[int] = []
+    window.ingest.vectors_reset.connect(reset.append)
+    dialog = window.open_settings("Retrieval")
+    page = dialog.retrieval_page
+    page.embedder_combo.addItem(str(folder), str(folder))
+    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(folder)))
+    assert "re-embeds every source" in page.embedder_note.text()
+    with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert settings_store.load().retrieval.embedder == str(folder)
+    qtbot.waitUntil(lambda: bool(reset), timeout=60_000)
+    assert reset == [2]
+    qtbot.waitUntil(
+        lambda: (
+            not window.ingest.is_busy()
+            and all(r.stage == "ready" for r in LibraryStore(window.store_path).sources())
+        ),
+        timeout=INGEST_TIMEOUT,
+    )
+    after = LibraryStore(window.store_path)
+    name, dim = after.recorded_embedder() or ("", 0)
+    assert name.startswith("minilm-128@") and dim == 128
+    assert after.vector_count() == chunks
+
+
+def test_an_embedder_folder_that_is_not_a_model_is_refused(qtbot, make_window, tmp_path):  # type: ignore[no-untyped-def]
+    window = make_window()
+    dialog = window.open_settings("Retrieval")
+    page = dialog.retrieval_page
+    page.embedder_combo.addItem(str(tmp_path), str(tmp_path))
+    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(tmp_path)))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and "no modules.json" in dialog.error_label.text()
+    dialog.reject()

@@ -126,3 +126,25 @@ def test_a_vector_pack_stops_the_embedding_pass_which_resumes_after() -> None:
     s.finished(embedding, cancelled=True)
     assert run(s) == Job("import", ("/wiki.vectors",))
     assert run(s).kind == "embed"
+
+
+def test_a_new_embedder_stops_the_embedding_pass_resets_and_embeds_again() -> None:
+    s = IngestSchedule()
+    s.resume_unfinished()
+    embedding = s.next_job()
+    assert embedding is not None and embedding.kind == "embed"
+    assert s.reembed()  # its vectors would be the old embedder's: stop it
+    s.finished(embedding, cancelled=True)
+    assert run(s).kind == "reembed"
+    assert run(s).kind == "embed"
+    assert s.next_job() is None
+
+
+def test_a_new_embedder_waits_for_the_keyword_pass() -> None:
+    s = IngestSchedule()
+    s.add_files(["/wiki.zim"])
+    keyword = s.next_job()
+    assert keyword is not None and not s.reembed()
+    s.finished(keyword, cancelled=False)
+    assert run(s).kind == "reembed"
+    assert run(s).kind == "embed"
