@@ -82,13 +82,49 @@ def run_models(args: argparse.Namespace) -> int:
         else None
         for m in models
     ]
+    embedders = [] if args.files else _embedders(current.retrieval.embedder)
     if args.json:
         report = _as_json(models, fits, chosen, gpus, supported, n_ctx, offload.kv_cache_type)
         report["ram_available_bytes"] = ram
+        report["embedders"] = [
+            {
+                "name": m.name,
+                "folder": str(m.folder),
+                "dimensions": m.dim,
+                "origin": m.origin,
+                "max_tokens": m.max_tokens,
+                "chosen": chosen_one,
+            }
+            for m, chosen_one in embedders
+        ]
         print(json.dumps(report, indent=2))
     else:
         _print_table(models, fits, chosen, gpus, supported, n_ctx, offload, ram)
+        _print_embedders(embedders)
     return 0 if models else 1
+
+
+def _embedders(chosen: str | None) -> list[tuple[Any, bool]]:
+    """The embedder folders found (the bundled one, the data folder's embedders/, the Hugging
+    Face cache), each with whether Settings ▸ Retrieval chose it."""
+    from app import paths
+    from ingest.embedder_models import find_embedders
+
+    found = find_embedders([("Librarian", paths.embedders_dir())])
+    target = Path(chosen).expanduser().resolve() if chosen else None
+    return [(m, m.folder.resolve() == target if target else m.origin == "bundled") for m in found]
+
+
+def _print_embedders(embedders: list[tuple[Any, bool]]) -> None:
+    from app import paths
+
+    print("Embedders (for meaning search; choose one in Settings ▸ Retrieval or with --embedder):")
+    for model, chosen in embedders:
+        mark = "  *" if chosen else "   "
+        window = f", {model.max_tokens} tokens" if model.max_tokens else ""
+        print(f"{mark} {model.name.split('@')[0]}  [{model.origin}] {model.dim} dimensions{window}")
+        print(f"     {model.folder}")
+    print(f"  Put more sentence-transformers model folders in {paths.embedders_dir()}")
 
 
 def _setting_need(

@@ -125,3 +125,30 @@ def test_offload_options_apply_onto_the_settings() -> None:
     assert offload.flash_attention  # a quantized cache needs it
     untouched = apply_offload_arguments(parser.parse_args([]), offload)
     assert untouched == offload
+
+
+def test_embedder_folders_are_listed_with_the_chosen_one_marked(
+    no_other_apps: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app import settings as app_settings
+    from tests.unit.ingest.test_embedder_models import fake_model
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_model(tmp_path / "hub" / "models--intfloat--multilingual-e5-small" / "snapshots" / "a1")
+    labse = fake_model(paths.embedders_dir() / "LaBSE")
+    settings = app_settings.Settings()
+    settings.retrieval.embedder = str(labse)
+    app_settings.save(settings)
+    write_gguf(paths.models_dir() / "tiny.gguf", name="Tiny")
+    assert run(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "    sentence-transformers/all-MiniLM-L6-v2  [bundled] 384 dimensions" in out
+    assert "  * LaBSE  [Librarian] 768 dimensions, 128 tokens" in out
+    assert "intfloat/multilingual-e5-small  [Hugging Face]" in out
+    assert run(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["embedders"]
+    assert [e["origin"] for e in listed] == ["bundled", "Librarian", "Hugging Face"]
+    assert [e["chosen"] for e in listed] == [False, True, False]
