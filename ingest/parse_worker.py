@@ -58,7 +58,12 @@ def _worker_reader(path: str, order_file: str) -> Any:
             reader: Any = ZimReader(path, order=ReadingOrder.load(Path(order_file)))
         else:
             reader = open_source(path)
-        _WORKER_STATE.update(path=path, reader=reader, iter=None, next=-1, ahead=None)
+        # The language its file gives: passages in a Latin-script language other than English
+        # get their stemmed words for the terms index (ingest.terms.index_terms).
+        language = reader.language
+        _WORKER_STATE.update(
+            path=path, reader=reader, iter=None, next=-1, ahead=None, language=language
+        )
     return _WORKER_STATE["reader"]
 
 
@@ -74,8 +79,10 @@ def parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
     path, source_id, start, stop, order_file, max_tokens = task
     cols: dict[str, list[Any]] = {name: [] for name in CHUNK_COLUMNS}
     next_ordinal = start
+    language = ""
     try:
         reader = _worker_reader(path, order_file)
+        language = _WORKER_STATE["language"]
         state = _WORKER_STATE
         if state["next"] != start or state["iter"] is None:
             state.update(iter=reader.documents(start), next=start, ahead=None)
@@ -86,11 +93,16 @@ def parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
                 doc = next(state["iter"], None)
             if doc is None:
                 state["next"] = -1  # exhausted
-                return (-1 if stop is None else stop), _ipc(cols), "", _damaged(reader, start, stop)
+                return (
+                    (-1 if stop is None else stop),
+                    _ipc(cols, language),
+                    "",
+                    _damaged(reader, start, stop),
+                )
             if stop is not None and doc.ordinal >= stop:
                 state["ahead"] = doc
                 state["next"] = stop
-                return stop, _ipc(cols), "", _damaged(reader, start, stop)
+                return stop, _ipc(cols, language), "", _damaged(reader, start, stop)
             text = html_to_text(doc.html, doc.title)
             for chunk in chunk_document(
                 source_id, doc.ordinal, doc.doc_id, text, max_tokens=max_tokens
@@ -110,12 +122,17 @@ def parse_range(task: Task) -> tuple[int, bytes, str, list[str]]:
             state["next"] = next_ordinal
     except SourceError as exc:
         _WORKER_STATE.clear()
-        return next_ordinal, _ipc(cols), exc.reason, []
+        return next_ordinal, _ipc(cols, language), exc.reason, []
     except Exception as exc:  # noqa: BLE001 - a damaged file must fail its source, not the run
         _WORKER_STATE.clear()
         # the user reads the reason in the result line; the trace is for a bug report (-v)
         log.info("reading %s failed", path, exc_info=True)
-        return next_ordinal, _ipc(cols), f"could not be read ({type(exc).__name__}: {exc})", []
+        return (
+            next_ordinal,
+            _ipc(cols, language),
+            f"could not be read ({type(exc).__name__}: {exc})",
+            [],
+        )
 
 
 def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
@@ -129,12 +146,12 @@ def _damaged(reader: Any, start: int, stop: int | None) -> list[str]:
     return [damaged.pop(k) for k in sorted(mine)]
 
 
-def _ipc(cols: dict[str, list[Any]]) -> bytes:
+def _ipc(cols: dict[str, list[Any]], language: str) -> bytes:
     """Chunk rows as one Arrow IPC buffer: cheap to pickle, no per-row Python objects in the
     main process; with each text's words for the second keyword index (ingest.store_terms),
-    made here, in the parser processes, not by the writer."""
+    made here, in the parser processes, not by the writer, for the source's `language`."""
     table = pa.table(cols, schema=chunks_schema())
-    terms = [index_terms(text) for text in cols["text"]]
+    terms = [index_terms(text, (language,)) for text in cols["text"]]
     table = table.append_column("terms", pa.array(terms, pa.string()))
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:

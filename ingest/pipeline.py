@@ -344,7 +344,9 @@ class _IngestRun:
         rec = job.record
         job.stage1_done = True
         if not rec.language:
-            _record_detected_language(store, rec)
+            _record_detected_language(store, rec)  # its terms are made again if it needs them
+        elif not job.resumed:
+            store.mark_terms_current(rec.source_id)  # read in one go, knowing its language
         if job.read_started:  # the bar ends full even when the source took under 0.2 s
             elapsed = max(1e-3, time.monotonic() - job.read_started)
             yield ProgressEvent(

@@ -8,7 +8,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,7 +27,7 @@ from ingest.records import (
     source_of,
 )
 from ingest.store_indexes import VECTOR_REFINE_ROWS
-from ingest.terms import content_words
+from ingest.terms import base_language, content_words, text_language
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -83,7 +83,7 @@ class SearchMixin:
         def _vector_index_kind(self) -> str: ...
         def _nprobes(self) -> int: ...
         def keyword_terms(
-            self, query: str, limit: int, where: str | None
+            self, query: str, limit: int, where: str | None, languages: Collection[str] = ()
         ) -> list[dict[str, Any]]: ...
 
     def visible_sources(self, only: Sequence[str] | None = None) -> dict[str, SourceRecord]:
@@ -131,8 +131,11 @@ class SearchMixin:
         def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [r for r in rows if r["source_id"] in visible] if hidden else rows
 
+        # The query's words are analysed as each searched source's language would have them.
+        languages = sorted({r.language for r in visible.values() if r.language})
+
         if mode == "keyword":
-            rows = shown(self._keyword(query, fetch, where))[:k]
+            rows = shown(self._keyword(query, fetch, where, languages))[:k]
             return [self._hit(r, r["_score"], visible) for r in rows]
         if mode == "vector":
             if self.embedder is None:
@@ -145,7 +148,7 @@ class SearchMixin:
         # then, side by side too, only what each lacks: the stored vectors of the passages only
         # the keyword search found, the rows of those only the vector search found. Scattered
         # reads cost per row at 10 M passages (bench/scale.py), so none is read twice.
-        keywords = _SEARCHES.submit(lambda: shown(self._keyword(query, depth, where)))
+        keywords = _SEARCHES.submit(lambda: shown(self._keyword(query, depth, where, languages)))
         try:
             hits = shown(self._vector_hits(query, depth, where)) if self.embedder else []
         finally:
@@ -162,7 +165,8 @@ class SearchMixin:
             for h in hits
             if h["chunk_id"] in by_id
         ]
-        fused = self._fuse(query, keyword_rows, vector_rows, stored)
+        source_languages = {sid: base_language(r.language) for sid, r in visible.items()}
+        fused = self._fuse(query, keyword_rows, vector_rows, stored, source_languages)
         best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
         return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
 
@@ -172,6 +176,7 @@ class SearchMixin:
         keyword_rows: list[dict[str, Any]],
         vector_rows: list[dict[str, Any]],
         stored: dict[str, np.ndarray],
+        source_languages: dict[str, str],
     ) -> dict[str, tuple[float, dict[str, Any]]]:
         """Hybrid scores of the union of the keyword and vector candidates (see HYBRID_*).
 
@@ -219,10 +224,18 @@ class SearchMixin:
                 for cid, vec in zip(unembedded, vecs[1:], strict=True):
                     cosine[cid] = float(vec @ vecs[0])
                 kept_store.save(unembedded, vecs[1:])  # for later searches, and for stage 2
-        asked = content_words(query)
+        # The question's words as each passage's language has them (its source's, else told from
+        # its words): a question of a few words ("cathedrale celebre") has no function words to
+        # tell its own language by.
+        by_language: dict[str, set[str]] = {}
         fused = {}
         for cid, row in rows.items():
-            held = content_words(f"{row['title']} {row['section']} {row['text']}")
+            passage = f"{row['title']} {row['section']} {row['text']}"
+            language = source_languages.get(row["source_id"]) or text_language(passage)
+            if language not in by_language:
+                by_language[language] = content_words(query, language)
+            asked = by_language[language]
+            held = content_words(passage, language)
             cover = len(asked & held) / len(asked) if asked else 0.0
             score = (
                 HYBRID_BM25 * bm25.get(cid, 0.0)
@@ -232,7 +245,9 @@ class SearchMixin:
             fused[cid] = (score, row)
         return fused
 
-    def _keyword(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+    def _keyword(
+        self, query: str, limit: int, where: str | None, languages: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
         """BM25 top `limit`, ties broken by chunk id: the same results however the rows were
         batched into fragments (one parser process or eight). A query in a script the main
         index cannot cut is also searched in the terms index (ingest.store_terms); the two
@@ -248,7 +263,7 @@ class SearchMixin:
             log.warning("keyword search for %r failed: %s", query, exc)
             return []
         _with_source_ids(rows)
-        terms = self.keyword_terms(query, limit + TIE_MARGIN, where)
+        terms = self.keyword_terms(query, limit + TIE_MARGIN, where, languages)
         if terms:
             rows = _merged(rows, terms, self._chunk_rows)
         rows.sort(key=lambda r: (-round(r["_score"], 4), r["chunk_id"]))

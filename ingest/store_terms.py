@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from ingest import indexes as ix
 from ingest.records import SourceRecord, source_rows
-from ingest.terms import index_terms
+from ingest.terms import LATIN_STEMMED, base_language, index_terms
 
 if TYPE_CHECKING:
     from ingest.indexes import IndexWork
@@ -44,18 +44,32 @@ TERMS_LANGUAGES = frozenset(
     {"ja", "jpn", "zh", "zho", "chi", "ko", "kor", "th", "tha", "lo", "lao", "my", "mya", "bur"}
     | {"km", "khm", "ar", "ara", "fa", "fas", "per", "ur", "urd"}
     | {"ru", "rus", "uk", "ukr", "be", "bel", "hi", "hin", "mr", "mar", "ne", "nep"}
+    | LATIN_STEMMED
 )
 TERMS_SINCE_CHUNKER = 3  # sources read with an older chunker were read without terms
+# 2: Latin-script languages other than English get stemmed words too. A source whose terms were
+# all made by this version (its file named its language and it was read in one go) is marked
+# with it; any other in a Latin-stemmed language has its terms made again from its passages.
+TERMS_VERSION = "2"
 
 
-def needs_backfill(record: SourceRecord) -> bool:
-    """Whether `record` was read before the terms index existed and its language needs it."""
+def needs_backfill(record: SourceRecord, meta: dict[str, str] | None = None) -> bool:
+    """Whether `record`'s terms have to be made (again) from its stored passages: it was read
+    before the terms index existed, or before Latin-script stemming while in such a language,
+    or its language was only told from its text after its passages were read."""
+    meta = meta or {}
+    languages = [base_language(c) for c in re.split(r"[\s,;]+", record.language) if c]
+    if not record.visible or not any(code in TERMS_LANGUAGES for code in languages):
+        return False
+    if meta.get(f"terms_version:{record.source_id}") == TERMS_VERSION:
+        return False
+    if any(code in LATIN_STEMMED for code in languages):
+        return True
     try:
         old = int(record.chunker or 0) < TERMS_SINCE_CHUNKER
     except ValueError:
         old = False
-    codes = re.split(r"[\s,;]+", record.language.lower())
-    return old and record.visible and any(c.split("-")[0] in TERMS_LANGUAGES for c in codes if c)
+    return old and meta.get(f"terms_backfilled:{record.source_id}") != "1"
 
 
 def terms_schema() -> pa.Schema:
@@ -128,13 +142,13 @@ class TermsMixin:
         )
 
     def terms_backfill_pending(self) -> list[SourceRecord]:
-        """Sources read before the terms index existed that need it and have not had it made."""
-        done = self.meta()
-        return [
-            r
-            for r in self.sources()
-            if needs_backfill(r) and done.get(f"terms_backfilled:{r.source_id}") != "1"
-        ]
+        """Sources whose terms have to be made from their passages (needs_backfill)."""
+        meta = self.meta()
+        return [r for r in self.sources() if needs_backfill(r, meta)]
+
+    def mark_terms_current(self, source_id: str) -> None:
+        """Every passage of `source_id` got its terms from this version, in its language."""
+        self._set_meta(**{f"terms_version:{source_id}": TERMS_VERSION})
 
     def terms_backfill(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Make the terms of those sources from their stored passages (read once, in batches,
@@ -149,11 +163,11 @@ class TermsMixin:
                 if cancel is not None and cancel.is_set():
                     raise ix.IndexCancelled("stopped while making terms")
                 texts = batch.column("text").to_pylist()
-                terms = pa.array([index_terms(t) for t in texts], pa.string())
+                terms = pa.array([index_terms(t, (record.language,)) for t in texts], pa.string())
                 self.add_terms(pa.Table.from_batches([batch]).append_column("terms", terms))
                 done += batch.num_rows
                 yield ix.IndexWork(what, done, record.chunks, "passages")
-            self._set_meta(**{f"terms_backfilled:{record.source_id}": "1"})
+            self.mark_terms_current(record.source_id)
 
     def terms_maintenance(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Make the terms sources read before the terms index lack, compact the terms table's
@@ -167,10 +181,13 @@ class TermsMixin:
         )
         yield from self.terms_index_updates(cancel)
 
-    def keyword_terms(self, query: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+    def keyword_terms(
+        self, query: str, limit: int, where: str | None, languages: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
         """chunk_id and BM25 _score of the best `limit` passages for `query` by its
-        index_terms; [] when the query needs none or no passage has any."""
-        words = index_terms(query)
+        index_terms, analysed for the `languages` of the sources searched; [] when the query
+        needs none or no passage has any."""
+        words = index_terms(query, languages)
         table = self._terms_table() if words else None
         if table is None:
             return []

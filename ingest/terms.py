@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from ingest import scripts
 
@@ -236,9 +236,12 @@ def text_language(text: str, words: set[str] | frozenset[str] | None = None) -> 
     return best
 
 
-def content_words(text: str) -> set[str]:
+def content_words(text: str, language: str | None = None) -> set[str]:
     """The normalised topic words of `text`: no stop words of its language, no single
-    characters, crude stems; character pairs where words are not spaced; Arabic folded."""
+    characters, stems (crude English ones; French, German, Spanish, Italian, Portuguese and
+    Dutch without accents and plural endings: latin_stem); character pairs where words are not
+    spaced; Arabic folded. `language` analyses the text as that language's instead of the one
+    its words point to (a keyword-like question has no function words to tell it by)."""
     lowered = text.lower()
     segmented = arabic = False
     if lowered.isascii():
@@ -250,7 +253,9 @@ def content_words(text: str) -> set[str]:
         if arabic:
             lowered = lowered.translate(_ARABIC_FOLD)
         raw_words = set(scripts.WORD.findall(lowered))
-    stop = stopwords(text_language(text, raw_words))
+    language = language or text_language(text, raw_words)
+    stop = stopwords(language)
+    latin = language in LATIN_STEMMED
     words = set()
     for raw in raw_words:
         if segmented and _SEGMENTED_RUN.search(raw):
@@ -260,7 +265,7 @@ def content_words(text: str) -> set[str]:
             raw = _arabic_stem(raw)
         if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
             continue
-        words.add(stem(raw))
+        words.add(latin_stem(raw, language) if latin and raw.isalpha() else stem(raw))
     return words
 
 
@@ -296,17 +301,27 @@ def _piece_sequence(word: str, particles: bool) -> Iterator[str]:
         yield stem(rest)
 
 
-def index_terms(text: str) -> str:
-    """`text` as the words a keyword index needs for the scripts LanceDB's word tokenizer
-    cannot cut or stem (its English analysis takes a run of Chinese or Japanese for one word, an
-    Arabic word with its article and vowels for another word, and Кремля for another word than
-    Кремль): Han, kana and Hangul as character pairs, Thai, Lao, Myanmar and Khmer as letter
-    triples, Arabic folded and lightly stemmed, Cyrillic and Devanagari words without their
-    case and number endings, every other word lower-cased and stemmed as content_words does; in
-    order, repeats kept (BM25 counts them), separated by spaces. "" for text that needs none of
+def index_terms(text: str, languages: Collection[str] = ()) -> str:
+    """`text` as the words a keyword index needs where LanceDB's English analysis falls short:
+    for the scripts its word tokenizer cannot cut or stem (it takes a run of Chinese or
+    Japanese for one word, an Arabic word with its article and vowels for another word, and
+    Кремля for another word than Кремль) — Han, kana and Hangul as character pairs, Thai, Lao,
+    Myanmar and Khmer as letter triples, Arabic folded and lightly stemmed, Cyrillic and
+    Devanagari words without their case and number endings — and, when `languages` (the
+    text's, or for a question those of the sources searched) include French, German, Spanish,
+    Italian, Portuguese or Dutch, every Latin-script word without its accents, its plural and
+    gender endings and the language's function words (latin_stem), once per such language. In
+    order, repeats kept (BM25 counts them), separated by spaces; "" when the text needs none of
     it (the main keyword index reads it well)."""
-    if text.isascii() or not _NEEDS_TERMS.search(text):
+    latin = sorted({code for code in map(base_language, languages) if code in LATIN_STEMMED})
+    other_scripts = not text.isascii() and _NEEDS_TERMS.search(text) is not None
+    if not latin and not other_scripts:
         return ""
+    if len(latin) == 1 and not other_scripts:  # the common case: a French or German passage
+        code = latin[0]
+        stop = stopwords(code)
+        words = scripts.WORD.findall(unicodedata.normalize("NFKC", text.lower()))
+        return " ".join([latin_stem(w, code) for w in words if w not in stop])
     lowered = unicodedata.normalize("NFKC", text.lower())
     arabic = _ARABIC.search(lowered) is not None
     if arabic:
@@ -321,9 +336,74 @@ def index_terms(text: str) -> str:
             out.append(_strip_ending(raw, _CYRILLIC_ENDINGS, 3))
         elif _DEVANAGARI.search(raw):
             out.append(_strip_ending(raw, _DEVANAGARI_ENDINGS, 2))
+        elif latin:
+            stems = {latin_stem(raw, code) for code in latin if raw not in stopwords(code)}
+            out.extend(sorted(stems))
         else:
             out.append(stem(raw))
     return " ".join(out)
+
+
+# Light stemmers for the Latin-script languages whose words LanceDB's English analysis does not
+# stem: accents folded, then the plural and gender endings taken off (chevaux/cheval,
+# ciudades/ciudad, Häuser/Haus, libri/libro, nações/nação), so a question meets its passage's
+# other number; no derivational suffixes (a light stemmer: it conflates little it should not).
+LATIN_STEMMED = frozenset({"fr", "de", "es", "it", "pt", "nl"})
+_LATIN_RULES: dict[str, tuple[tuple[tuple[str, ...], ...], ...]] = {
+    # Phases of (ending, replacement[, letters to keep]): in each phase the first ending whose
+    # replacement leaves that many letters (3 unless said) is replaced; the plural goes first,
+    # then a gender or thematic vowel.
+    "fr": ((("eaux", "eau"), ("aux", "al"), ("s", ""), ("x", "")), (("e", ""),)),
+    "es": ((("ces", "z"), ("es", ""), ("s", "")), (("a", ""), ("o", ""), ("e", ""))),
+    "pt": (
+        (("oes", "ao"), ("aes", "ao"), ("ns", "m"), ("es", ""), ("s", "")),
+        (("a", ""), ("o", ""), ("e", "")),
+    ),
+    "it": ((("chi", "c"), ("ghi", "g"), ("che", "c"), ("ghe", "g")),)
+    + ((("a", ""), ("e", ""), ("i", ""), ("o", "")),),
+    "de": (
+        (("ss", "ss"), ("s", "", "5")),  # a genitive s (Berlins), not Haus or Prozess
+        (("ern", ""), ("eln", "el"), ("en", ""), ("er", ""), ("em", ""), ("es", ""), ("e", "")),
+    ),
+    "nl": ((("eren", ""), ("en", ""), ("els", "el"), ("ens", "en"), ("ers", "er"), ("'s", "")),),
+}
+# Dutch spelling changes at the end of a stem once its ending is gone (huizen -> huis).
+_DUTCH_FINAL = {"z": "s", "v": "f"}
+_LATIN_LETTERS = str.maketrans({"ß": "ss", "œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d"})
+
+
+def base_language(code: str) -> str:
+    """ "fr" of "fr", "fre", "fra", "fr-CA", "fr_FR": the ISO 639-1 code of a metadata language
+    (ZIM metadata names it in ISO 639-3, EPUB in BCP 47)."""
+    first = re.split(r"[\s,;_-]+", code.strip().lower())[0] if code.strip() else ""
+    return _ISO_639_3.get(first, first)
+
+
+_ISO_639_3 = {
+    "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "spa": "es", "ita": "it", "por": "pt",
+    "nld": "nl", "dut": "nl", "eng": "en", "rus": "ru", "ukr": "uk", "bel": "be", "hin": "hi",
+    "ara": "ar", "jpn": "ja", "zho": "zh", "chi": "zh", "kor": "ko", "tha": "th",
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def latin_stem(word: str, language: str) -> str:
+    """A lower-cased word of `language` (one of LATIN_STEMMED) without accents and without its
+    plural or gender ending, when at least three letters are left."""
+    folded = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", word.translate(_LATIN_LETTERS))
+        if not unicodedata.combining(c)
+    )
+    for phase in _LATIN_RULES.get(language, ()):
+        for ending, replacement, *keep in phase:
+            least = int(keep[0]) if keep else 3
+            if folded.endswith(ending) and len(folded) - len(ending) + len(replacement) >= least:
+                folded = folded[: -len(ending)] + replacement
+                break
+    if language == "nl" and folded[-1:] in _DUTCH_FINAL and len(folded) > 3:
+        folded = folded[:-1] + _DUTCH_FINAL[folded[-1]]
+    return folded
 
 
 def _strip_ending(word: str, endings: tuple[str, ...], keep: int) -> str:

@@ -134,6 +134,71 @@ TOPICS: dict[str, list[tuple[str, str]]] = {
         ("दिवाली", "दिवाली रोशनी का त्योहार है, जिसमें लोग दीयों और मोमबत्तियों से घर सजाते हैं।"),
         ("क्रिकेट", "क्रिकेट भारत का सबसे लोकप्रिय खेल है और इसके खिलाड़ी बहुत प्रसिद्ध हैं।"),
     ],
+    # Latin-script languages whose words LanceDB's English analysis does not stem: the questions
+    # use the other number (chevaux/cheval, Burgen/Burg, jardines/jardín) or drop the accents.
+    "fr": [
+        (
+            "Tour Eiffel",
+            "La tour Eiffel est une tour de fer construite par Gustave Eiffel pour l'Exposition universelle de 1889 à Paris.",
+        ),
+        (
+            "Château de Versailles",
+            "Le château de Versailles fut la résidence des rois de France ; ses jardins et sa galerie des Glaces attirent des millions de visiteurs.",
+        ),
+        (
+            "Camargue",
+            "En Camargue, des chevaux blancs vivent en liberté dans les marais du delta du Rhône.",
+        ),
+        (
+            "Cathédrale de Chartres",
+            "La cathédrale de Chartres est célèbre pour ses vitraux bleus du treizième siècle.",
+        ),
+        (
+            "Mont-Saint-Michel",
+            "Le Mont-Saint-Michel est un îlot rocheux où les marées montent très vite dans la baie.",
+        ),
+    ],
+    "de": [
+        (
+            "Brandenburger Tor",
+            "Das Brandenburger Tor in Berlin wurde im achtzehnten Jahrhundert als Stadttor errichtet.",
+        ),
+        (
+            "Rhein",
+            "Der Rhein fließt von den Alpen bis in die Nordsee; an seinen Ufern stehen viele Burgen.",
+        ),
+        (
+            "Oktoberfest",
+            "Das Oktoberfest in München ist das größte Volksfest der Welt mit Millionen Besuchern.",
+        ),
+        (
+            "Schwarzwald",
+            "Im Schwarzwald werden seit Jahrhunderten Kuckucksuhren aus Holz gebaut.",
+        ),
+        (
+            "Neuschwanstein",
+            "Schloss Neuschwanstein wurde für König Ludwig den Zweiten in den bayerischen Alpen erbaut.",
+        ),
+    ],
+    "es": [
+        (
+            "Alhambra",
+            "La Alhambra de Granada es un conjunto de palacios y jardines construido por la dinastía nazarí.",
+        ),
+        (
+            "Sagrada Familia",
+            "La Sagrada Familia es una basílica de Barcelona diseñada por Antoni Gaudí; sus torres todavía se construyen.",
+        ),
+        (
+            "Camino de Santiago",
+            "El Camino de Santiago es una ruta de peregrinación que miles de peregrinos recorren cada año hasta Galicia.",
+        ),
+        ("Flamenco", "El flamenco es un arte andaluz que une el cante, el baile y la guitarra."),
+        (
+            "Islas Canarias",
+            "Las islas Canarias son volcanes del océano Atlántico frente a la costa de África.",
+        ),
+    ],
 }
 KEYWORD_QUESTIONS: dict[str, list[tuple[str, int]]] = {
     "ja": [("組版", 0), ("ルビ", 1), ("富士山の標高", 2), ("握り寿司", 3), ("新幹線の開業", 4)],
@@ -167,5 +232,26 @@ KEYWORD_QUESTIONS: dict[str, list[tuple[str, int]]] = {
         ("गंगा नदियों", 2),
         ("दीया मोमबत्ती", 3),
         ("क्रिकेट खिलाड़ियों", 4),
+    ],
+    "fr": [
+        ("tours de fer construites", 0),
+        ("les chateaux", 1),
+        ("un cheval", 2),
+        ("cathedrale celebre", 3),
+        ("ilot et maree", 4),
+    ],
+    "de": [
+        ("Stadttore Berlins", 0),
+        ("Burg am Ufer", 1),
+        ("Volksfeste und Besucher", 2),
+        ("Kuckucksuhr aus Hölzern", 3),
+        ("Schlösser der Könige", 4),
+    ],
+    "es": [
+        ("jardín nazaríes", 0),
+        ("basilicas", 1),
+        ("peregrinacion", 2),
+        ("bailes andaluces", 3),
+        ("un volcán en el oceano atlantico", 4),
     ],
 }

@@ -31,6 +31,11 @@ class SourceReader(Protocol):
     # yields; the caller takes out what it has counted.
     damaged: dict[int, str]
 
+    @property
+    def language(self) -> str:
+        """The language the file declares (ZIM Language, EPUB dc:language), "" when none."""
+        ...
+
     def info(self) -> SourceInfo:
         """Metadata and identity, cheap to compute (no full read)."""
         ...

@@ -284,6 +284,14 @@ class ZimReader:
                 continue
         return values
 
+    @property
+    def language(self) -> str:
+        """The archive's Language metadata (ISO 639-3, e.g. "fra"; "" when it has none)."""
+        try:
+            return bytes(self._archive.get_metadata("Language")).decode("utf-8", "replace")
+        except (RuntimeError, KeyError):
+            return ""
+
     def info(self) -> SourceInfo:
         """Title, language and identity (the archive's UUID); document_count is libzim's article
         count, an estimate of how many documents `documents()` yields."""

@@ -100,6 +100,7 @@ def test_sources_read_before_the_terms_index_get_their_terms_at_the_next_run(
     with store.writing():  # as a library of the previous version left it
         store._db.drop_table("terms")
         store._terms = None
+        store._meta.delete("key LIKE 'terms_version:%'")
         for record in store.sources():
             store.update_source(record.source_id, chunker="2")
     old = LibraryStore(lib)
@@ -123,3 +124,45 @@ def test_a_book_that_does_not_say_its_language_gets_it_from_its_text(tmp_path: P
     list(ingest_paths([book], lib, embedder_factory=HashingEmbedder(), keyword_only=True))
     (record,) = LibraryStore(lib).sources()
     assert record.language == "ja"
+
+
+def test_a_french_book_that_does_not_say_its_language_gets_stemmed_terms(tmp_path: Path) -> None:
+    """Its language is told from its text once read; its terms are then made again in French, so
+    "un cheval" finds the chevaux of the Camargue by keyword alone."""
+    chapters = [
+        Chapter(t, f"<h1>{t}</h1><p>{x}</p>", file_name=f"c{i}.xhtml")
+        for i, (t, x) in enumerate(TOPICS["fr"])
+    ]
+    book = make_epub(tmp_path / "muet.epub", chapters, language="", identifier="silent-fr")
+    lib = tmp_path / "lib"
+    list(ingest_paths([book], lib, embedder_factory=HashingEmbedder(), keyword_only=True))
+    store = LibraryStore(lib)
+    (record,) = store.sources()
+    assert record.language == "fr"
+    if store.terms_backfill_pending():  # made at the next run's upkeep when not at this one
+        list(ingest_paths([], lib, embedder_factory=HashingEmbedder(), keyword_only=True))
+        store = LibraryStore(lib)
+    assert store.terms_backfill_pending() == []
+    hits = store.search("un cheval", k=1, mode="keyword")
+    assert hits and hits[0].locator.title == "Camargue"
+
+
+def test_a_french_library_of_the_previous_version_gets_stemmed_terms(
+    library: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)
+    store = LibraryStore(lib)
+    french = next(r for r in store.sources() if r.language == "fr")
+    with store.writing():  # terms made before Latin stemming: none for French passages
+        store.delete_terms(french.source_id)
+        store._meta.delete(f"key = 'terms_version:{french.source_id}'")
+    old = LibraryStore(lib)
+    assert [r.source_id for r in old.terms_backfill_pending()] == [french.source_id]
+    assert "Camargue" not in [h.locator.title for h in old.search("cheval", k=5, mode="keyword")]
+    list(ingest_paths([], lib, embedder_factory=HashingEmbedder()))
+    new = LibraryStore(lib)
+    assert new.terms_backfill_pending() == []
+    assert new.search("cheval", k=1, mode="keyword")[0].locator.title == "Camargue"

@@ -13,10 +13,11 @@ def test_english_is_as_before() -> None:
 
 
 def test_each_text_drops_its_own_languages_function_words() -> None:
+    # French words without their plural and gender endings and accents (latin_stem)
     assert content_words("Qui était le fils de Zeus et où est son temple ?") == {
         "fil",
         "zeu",
-        "temple",
+        "templ",
     }
     assert content_words("Wer war der Sohn des Zeus und wo ist sein Tempel?") >= {"sohn", "tempel"}
     assert "der" not in content_words("Wer war der Sohn des Zeus?")
