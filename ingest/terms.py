@@ -238,10 +238,11 @@ def text_language(text: str, words: set[str] | frozenset[str] | None = None) -> 
 
 def content_words(text: str, language: str | None = None) -> set[str]:
     """The normalised topic words of `text`: no stop words of its language, no single
-    characters, stems (crude English ones; French, German, Spanish, Italian, Portuguese and
-    Dutch without accents and plural endings: latin_stem); character pairs where words are not
-    spaced; Arabic folded. `language` analyses the text as that language's instead of the one
-    its words point to (a keyword-like question has no function words to tell it by)."""
+    characters, crude English stems (and for French, German, Spanish, Italian, Portuguese and
+    Dutch each word's light stem too, without accents and plural endings: latin_stem);
+    character pairs where words are not spaced; Arabic folded. `language` analyses the text as
+    that language's instead of the one its words point to (a keyword-like question has no
+    function words to tell it by)."""
     lowered = text.lower()
     segmented = arabic = False
     if lowered.isascii():
@@ -265,7 +266,12 @@ def content_words(text: str, language: str | None = None) -> set[str]:
             raw = _arabic_stem(raw)
         if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
             continue
-        words.add(latin_stem(raw, language) if latin and raw.isalpha() else stem(raw))
+        words.add(stem(raw))
+        if latin and raw.isalpha():
+            # Both forms: a question whose language shows (function words) meets the passage's
+            # other number through the light stem; a bare keyword question, read as English,
+            # meets the words as it always did.
+            words.add(latin_stem(raw, language))
     return words
 
 
