@@ -22,6 +22,11 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hashing", action="store_true", help="the test embedder (no model)")
+    parser.add_argument(
+        "--fixtures",
+        action="store_true",
+        help="also the Arabic book and Belarusian archive of ../shared/fixtures",
+    )
     args = parser.parse_args()
 
     from ingest import store_terms
@@ -66,7 +71,48 @@ def main() -> int:
             count += len(questions)
             print(f"| {lang} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
         print("| all | " + " | ".join(f"{t / count:.2f}" for t in totals) + " |")
+    if args.fixtures:
+        _fixtures(embedder)
     return 0
+
+
+def _fixtures(embedder: object) -> None:
+    """hit@5 of FIXTURE_QUESTIONS over the real files, without and with the terms index."""
+    from ingest import store_terms
+    from ingest.pipeline import ingest_paths
+    from ingest.store import LibraryStore
+    from tests.conftest import SHARED_FIXTURES
+    from tests.languages import FIXTURE_QUESTIONS
+
+    if not SHARED_FIXTURES.is_dir():
+        print(f"\nno fixtures at {SHARED_FIXTURES}")
+        return
+    with tempfile.TemporaryDirectory(prefix="librarian-languages-real-") as tmp:
+        lib = Path(tmp) / "lib"
+        files = [SHARED_FIXTURES / name for name in FIXTURE_QUESTIONS]
+        list(ingest_paths(files, lib, embedder_factory=embedder, workers=1))
+        store = LibraryStore(lib, embedder)  # type: ignore[arg-type]
+        print(f"\nreal files: {store.chunk_count()} passages")
+        print(
+            "\n| file | keyword, main index | keyword, + terms "
+            "| hybrid, main index | hybrid, + terms |"
+        )
+        print("|---|---|---|---|---|")
+        real = store_terms.TermsMixin.keyword_terms
+        for name, questions in FIXTURE_QUESTIONS.items():
+            cells = []
+            for mode in ("keyword", "hybrid"):
+                for with_terms in (False, True):
+                    store_terms.TermsMixin.keyword_terms = (  # type: ignore[method-assign]
+                        real if with_terms else (lambda self, q, limit, where, languages=(): [])
+                    )
+                    found = 0
+                    for question, phrase in questions:
+                        hits = store.search(question, k=5, mode=mode)  # type: ignore[arg-type]
+                        found += any(phrase in f"{h.locator.title} {h.text}" for h in hits)
+                    cells.append(found / len(questions))
+            store_terms.TermsMixin.keyword_terms = real  # type: ignore[method-assign]
+            print(f"| {Path(name).name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,23 @@ _VOCAB = _SPECIAL + [f"<0x{b:02X}>" for b in range(256)]
 _NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
 
 
+def _add_tokenizer(writer: gguf.GGUFWriter) -> None:
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(_VOCAB)
+    writer.add_token_scores([0.0] * len(_VOCAB))
+    writer.add_token_types([_UNKNOWN, _CONTROL, _CONTROL] + [_BYTE] * 256)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+
+
+def _finish(writer: gguf.GGUFWriter) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_tiny_model(
     path: Path,
     *,
@@ -45,13 +62,7 @@ def write_tiny_model(
     if experts:
         writer.add_expert_count(experts)
         writer.add_expert_used_count(experts_used)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(_VOCAB)
-    writer.add_token_scores([0.0] * len(_VOCAB))
-    writer.add_token_types([_UNKNOWN, _CONTROL, _CONTROL] + [_BYTE] * 256)
-    writer.add_unk_token_id(0)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
+    _add_tokenizer(writer)
     writer.add_chat_template("{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
     vocab = len(_VOCAB)
 
@@ -84,10 +95,7 @@ def write_tiny_model(
             weight(f"blk.{i}.ffn_down.weight", embd, ff)
     norm("output_norm.weight")
     weight("output.weight", vocab, embd)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _finish(writer)
     return path
 
 
@@ -127,13 +135,7 @@ def write_tiny_gpt_oss(
     writer.add_expert_feed_forward_length(ff)
     writer.add_sliding_window(window)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(_VOCAB)
-    writer.add_token_scores([0.0] * len(_VOCAB))
-    writer.add_token_types([_UNKNOWN, _CONTROL, _CONTROL] + [_BYTE] * 256)
-    writer.add_unk_token_id(0)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
+    _add_tokenizer(writer)
     vocab = len(_VOCAB)
 
     def weight(name: str, *shape: int) -> None:
@@ -169,8 +171,5 @@ def write_tiny_gpt_oss(
         f32(f"blk.{i}.ffn_down_exps.bias", experts, embd)
     f32("output_norm.weight", embd, value=1.0)
     weight("output.weight", vocab, embd)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _finish(writer)
     return path

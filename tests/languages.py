@@ -255,3 +255,23 @@ KEYWORD_QUESTIONS: dict[str, list[tuple[str, int]]] = {
         ("un volcán en el oceano atlantico", 4),
     ],
 }
+
+# Questions over the real books and archives of ../shared/fixtures, in their own languages: the
+# file, then (question, a phrase the answering passage holds); for tests/real and
+# bench/languages.py --fixtures.
+FIXTURE_QUESTIONS: dict[str, list[tuple[str, str]]] = {
+    "epub/idpf-regime-anticancer-arabic.epub": [
+        ("الخلايا الجذعية", "ميزة مدهشة"),
+        ("عدد الكروموسومات لدى البشر", "ستة وأربعين لدى البشر"),
+        ("جائزة نوبل للشيفرة الوراثية", "جائزة نوبل"),
+        ("ورم بقطر سنتمتر", "بقطر سنتمتر"),
+        ("تصحيح الطفرات في حمض الدنا", "نظام تصحيح"),
+    ],
+    "zim/wikibooks_be_all_nopic_2017-02.zim": [
+        ("кухня Грузіі", "Грузінская кухня"),
+        ("зерні кававага дрэва", "кававага дрэва"),
+        ("італьянскі алфавіт", "італьянскі алфавіт"),
+        ("праграмаваньне на C++", "Дапаможнік па C++"),
+        ("кухня Карэі", "Карэйская кухня"),
+    ],
+}
