@@ -100,7 +100,8 @@ def run_models(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_table(models, fits, chosen, gpus, supported, n_ctx, offload, ram)
-        _print_embedders(embedders)
+        if embedders:
+            _print_embedders(embedders)
     return 0 if models else 1
 
 
