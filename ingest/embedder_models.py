@@ -187,7 +187,9 @@ def _fingerprint(folder: Path) -> str:
     """Eight hex digits of the model's configuration and weight size: the same model copied
     anywhere gets the same ones; a different model (or a fine-tuned copy) other ones."""
     digest = hashlib.sha256()
-    for relative in ("modules.json", "config.json", "tokenizer_config.json"):
+    # The prompts (config_sentence_transformers.json) change the vectors as much as the weights.
+    files = ("modules.json", "config.json", "tokenizer_config.json")
+    for relative in (*files, "config_sentence_transformers.json"):
         path = folder / relative
         if path.is_file():
             digest.update(relative.encode())

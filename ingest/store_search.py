@@ -16,6 +16,7 @@ import numpy as np
 
 from ingest import indexes as ix
 from ingest.documents import Locator
+from ingest.embedding import embed_with_query
 from ingest.errors import StoreError
 from ingest.query_vectors import QueryVectors
 from ingest.records import (
@@ -214,16 +215,16 @@ class SearchMixin:
             if unembedded:
                 from ingest.chunking import embedding_text
 
-                texts = [query] + [
+                texts = [
                     embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
                     for c in unembedded
                 ]
                 t0 = time.perf_counter()
-                vecs = self.embedder.embed(texts)
-                _EMBED_COST.measured((time.perf_counter() - t0) / len(texts))
-                for cid, vec in zip(unembedded, vecs[1:], strict=True):
-                    cosine[cid] = float(vec @ vecs[0])
-                kept_store.save(unembedded, vecs[1:])  # for later searches, and for stage 2
+                qv, vecs = embed_with_query(self.embedder, query, texts)
+                _EMBED_COST.measured((time.perf_counter() - t0) / (len(texts) + 1))
+                for cid, vec in zip(unembedded, vecs, strict=True):
+                    cosine[cid] = float(vec @ qv)
+                kept_store.save(unembedded, vecs)  # for later searches, and for stage 2
         # The question's words as each passage's language has them (its source's, else told from
         # its words): a question of a few words ("cathedrale celebre") has no function words to
         # tell its own language by.
@@ -317,7 +318,7 @@ class SearchMixin:
         assert self.embedder is not None
         key = (id(self.embedder), query)
         if self._last_query is None or self._last_query[0] != key:
-            self._last_query = (key, np.asarray(self.embedder.embed([query])[0], np.float32))
+            self._last_query = (key, embed_with_query(self.embedder, query, [])[0])
         return self._last_query[1]
 
     def _many_unindexed_vectors(self, table: Any) -> bool:

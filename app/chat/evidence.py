@@ -19,6 +19,7 @@ import numpy as np
 
 from app.chat.retrieval import Embedder, Passage
 from ingest.chunking import sentence_spans
+from ingest.embedding import embed_with_query
 from ingest.terms import STOPWORDS, content_words
 
 MIN_WORDS = 4  # shorter "sentences" (headings, "Pisc.", list debris) are not evidence
@@ -82,26 +83,36 @@ class Evidence:
         self.words = [content_words(f"{s.title} {s.text}") for s in self.sentences]
         self._cache: dict[int, np.ndarray] = {}
 
-    def vectors(self, indices: Sequence[int], text: str | None = None) -> np.ndarray:
+    def vectors(
+        self, indices: Sequence[int], text: str | None = None, as_query: bool = False
+    ) -> np.ndarray:
         """Unit vectors of these sentences, embedding those not done yet in one batch — with
-        `text`, whose vector is then the first row (one model call instead of two)."""
+        `text`, whose vector is then the first row (one model call instead of two), embedded
+        as a question when `as_query` (for a model that embeds questions differently)."""
         if self.embedder is None:
             return np.zeros((len(indices) + (text is not None), 1), np.float32)
         missing = [i for i in dict.fromkeys(indices) if i not in self._cache]
-        batch = ([text] if text is not None else []) + [self.sentences[i].context for i in missing]
-        fresh = np.asarray(self.embedder.embed(batch), dtype=np.float32) if batch else None
-        head = []
-        if fresh is not None:
-            if text is not None:
+        contexts = [self.sentences[i].context for i in missing]
+        head: list[np.ndarray] = []
+        fresh: np.ndarray | None = None
+        if text is not None and as_query:
+            query_vector, fresh = embed_with_query(self.embedder, text, contexts)
+            head = [query_vector]
+        else:
+            batch = ([text] if text is not None else []) + contexts
+            fresh = np.asarray(self.embedder.embed(batch), dtype=np.float32) if batch else None
+            if fresh is not None and text is not None:
                 head, fresh = [fresh[0]], fresh[1:]
+        if fresh is not None:
             for i, v in zip(missing, fresh, strict=True):
                 self._cache[i] = v
         rows = head + [self._cache[i] for i in indices]
         return np.stack(rows) if rows else np.zeros((0, 1), np.float32)
 
-    def similarities(self, text: str, indices: Sequence[int]) -> np.ndarray:
-        """Cosine of `text` to these sentences (zeros without an embedder)."""
+    def similarities(self, text: str, indices: Sequence[int], as_query: bool = False) -> np.ndarray:
+        """Cosine of `text` (a question when `as_query`) to these sentences (zeros without an
+        embedder)."""
         if self.embedder is None or not len(indices):
             return np.zeros(len(indices), np.float32)
-        rows = self.vectors(indices, text)
+        rows = self.vectors(indices, text, as_query)
         return rows[1:] @ rows[0]

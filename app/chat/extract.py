@@ -94,7 +94,7 @@ def score_sentences(
         )
     shortlist = sorted(cheap, key=lambda i: -cheap[i])[:SHORTLIST]
     if evidence.embedder is not None:
-        meaning = evidence.similarities(question, shortlist)
+        meaning = evidence.similarities(question, shortlist, as_query=True)
     else:  # no embedder (no vectors yet, tests): the words stand in for the meaning
         meaning = np.array([overlap(asked, evidence.words[i]) for i in shortlist], np.float32)
     return {i: cheap[i] + W_MEANING * float(m) for i, m in zip(shortlist, meaning, strict=True)}

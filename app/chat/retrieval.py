@@ -29,6 +29,7 @@ import numpy as np
 from app.settings import SearchMode
 from ingest.chunking import sentence_spans
 from ingest.documents import Locator
+from ingest.embedding import embed_with_query
 from ingest.terms import content_words
 
 log = logging.getLogger(__name__)
@@ -255,10 +256,10 @@ class PassageRetriever:
             except Exception as exc:  # an optimisation only: fall back to embedding
                 log.warning("stored vectors unavailable (%s); embedding passages", exc)
         missing = [p for p in passages if p.chunk_id not in stored]
-        texts = [query] + [f"{p.title}. {p.text}" for p in missing]
-        vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-        qvec = vectors[0]
-        fresh = dict(zip((p.chunk_id for p in missing), vectors[1:], strict=True))
+        qvec, vectors = embed_with_query(
+            self.embedder, query, [f"{p.title}. {p.text}" for p in missing]
+        )
+        fresh = dict(zip((p.chunk_id for p in missing), vectors, strict=True))
         return [
             float(np.asarray(stored.get(p.chunk_id, fresh.get(p.chunk_id)), np.float32) @ qvec)
             for p in passages

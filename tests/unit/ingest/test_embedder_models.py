@@ -110,3 +110,60 @@ def test_an_embedder_is_made_from_a_folder(tmp_path: Path) -> None:
     assert embedder.dim == 512 and embedder.name.startswith("m@")
     assert embedder_for(None, device="cpu").name == DEFAULT_MODEL_NAME
     assert embedder_for(str(default_model_dir()), device="cpu").name == DEFAULT_MODEL_NAME
+
+
+def test_a_model_that_names_its_prompts_embeds_questions_and_passages_with_them(
+    tmp_path: Path,
+) -> None:
+    """E5-style models want "query: " before a question and "passage: " before a passage; the
+    prompts come from the folder's config_sentence_transformers.json."""
+    pytest.importorskip("sentence_transformers")
+    import numpy as np
+
+    from ingest.embedding import embed_with_query
+
+    folder = tmp_path / "minilm-prompted"
+    shutil.copytree(default_model_dir(), folder)
+    config_file = folder / "config_sentence_transformers.json"
+    config = json.loads(config_file.read_text())
+    config["prompts"] = {"query": "query: ", "passage": "passage: "}
+    config_file.write_text(json.dumps(config))
+    model = read_embedder_folder(folder)
+    assert model.name != DEFAULT_MODEL_NAME  # its vectors are not the bundled model's
+    embedder = embedder_for(folder, device="cpu")
+    assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.asymmetric
+    plain = SentenceTransformerEmbedder(default_model_dir(), device="cpu")
+    assert not plain.asymmetric
+    question, passage = "Where did the lighthouse stand?", "The lighthouse stood on Pharos."
+    q, p = embed_with_query(embedder, question, [passage])
+    want_q, want_p = plain.embed([f"query: {question}", f"passage: {passage}"])
+    assert np.allclose(q, want_q, atol=1e-5) and np.allclose(p[0], want_p, atol=1e-5)
+    # A model without prompts embeds the question with the passages, in one call, as before.
+    q2, p2 = embed_with_query(plain, question, [passage])
+    assert np.allclose(q2, plain.embed([question])[0], atol=1e-5)
+
+
+def test_the_store_embeds_the_question_as_a_question(tmp_path: Path) -> None:
+    from ingest.embedding import HashingEmbedder
+    from ingest.pipeline import ingest_paths
+    from ingest.store import LibraryStore
+    from tests.builders import topic_library
+
+    class Prompted(HashingEmbedder):
+        asymmetric = True
+
+        def __init__(self) -> None:
+            super().__init__(dim=64)
+            self.questions: list[str] = []
+
+        def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+            self.questions.extend(texts)
+            return self.embed([f"query: {t}" for t in texts])
+
+    embedder = Prompted()
+    corpus = topic_library(tmp_path / "corpus", articles=4, sentences=2)
+    list(ingest_paths([corpus], tmp_path / "lib", embedder_factory=embedder, workers=1))
+    store = LibraryStore(tmp_path / "lib", embedder)
+    for mode in ("vector", "hybrid"):
+        assert store.search("Which lighthouse stood on an island?", k=3, mode=mode)  # type: ignore[arg-type]
+    assert embedder.questions == ["Which lighthouse stood on an island?"] * 2
