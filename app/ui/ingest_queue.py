@@ -39,7 +39,8 @@ class IngestQueue(QObject):
     compacted = Signal(int, int)  # bytes the library took before and after `compact`
     pack_imported = Signal(str, str, int)  # pack, source title, vectors attached
     pack_failed = Signal(str)  # why a vector pack was refused
-    vectors_reset = Signal(int)  # every vector dropped for a new embedder: sources to re-embed
+    # every vector dropped for a new embedder: sources to re-embed (-1: it made them already)
+    vectors_reset = Signal(int)
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)  # the whole queue
     source_paused = Signal(str, bool)  # path, paused: one source left as it is, or resumed

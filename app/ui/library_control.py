@@ -204,6 +204,11 @@ class LibraryControl(QObject):
         self.w.ingest.reembed()
 
     def _on_ingest_vectors_reset(self, sources: int) -> None:
+        if sources < 0:
+            self.w.statusBar().showMessage(
+                "The library is embedded with this model already: nothing to re-embed", 10000
+            )
+            return
         self.w.statusBar().showMessage(
             f"Re-embedding {sources} source{'s' if sources != 1 else ''} with the new embedder; "
             "keyword search works meanwhile",

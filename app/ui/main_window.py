@@ -88,8 +88,9 @@ class MainWindow(QMainWindow):
             str(sv.paths.home() / "window.ini"), QSettings.Format.IniFormat
         )
         self.pool = WorkerPool(self)
-        self.services.embedder_folder = self.settings.retrieval.embedder
+        self.services.choose_embedder(self.settings.retrieval.embedder)
         self.store_path = library_path(self.settings)
+        self.services.library = self.store_path
         self._closing = False
         self.embedder_warm = False  # the query embedder is loaded (Services.warm_up)
 
@@ -287,11 +288,12 @@ class MainWindow(QMainWindow):
         if new.retrieval.embed_device != old.retrieval.embed_device:
             self.ingest.device = new.retrieval.embed_device
         if new.retrieval.embedder != old.retrieval.embedder:
-            self.services.embedder_folder = new.retrieval.embedder
+            self.services.choose_embedder(new.retrieval.embedder)
             self.library.reembed()
         if library_path(new) != library_path(old):
             self.store_path = library_path(new)
             self.ingest.store_path = self.store_path
+            self.services.library = self.store_path
             self.library.refresh_sources()
         self.library.update_embed_label()
         self.statusBar().showMessage("Settings saved.", 3000)

@@ -44,8 +44,11 @@ class Services:
 
     embedder_factory: EmbedderFactory = _default_embedder_factory
     model_loader: ModelLoader = _default_model_loader
-    # Settings ▸ Retrieval's embedder folder; None: the factory's (the bundled model).
+    # Settings ▸ Retrieval's embedder folder; None: the one `library` was embedded with (read
+    # from the store when first needed), else the factory's (the bundled model).
     embedder_folder: str | None = None
+    library: Path | None = None
+    _recorded: tuple[Path, str | None] | None = field(default=None, repr=False)
     _embedders: dict[tuple[str | None, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     models: ModelManager = field(init=False, repr=False)
@@ -57,15 +60,39 @@ class Services:
         """One embedder per model folder and device for the whole session: loading weights
         takes seconds."""
         with self._lock:
-            key = (self.embedder_folder, device)
+            folder = self.embedder_folder or self._library_folder()
+            key = (folder, device)
             if key not in self._embedders:
-                if self.embedder_folder is None:
+                if folder is None:
                     self._embedders[key] = self.embedder_factory(device)
                 else:
                     from ingest.embedder_models import embedder_for
 
-                    self._embedders[key] = embedder_for(self.embedder_folder, device)  # type: ignore[arg-type]
+                    self._embedders[key] = embedder_for(folder, device)  # type: ignore[arg-type]
             return self._embedders[key]
+
+    def choose_embedder(self, folder: str | None) -> None:
+        """Settings ▸ Retrieval chose `folder` (None: as the library was embedded)."""
+        with self._lock:
+            self.embedder_folder = folder
+            self._recorded = None  # the library may have been re-embedded since it was read
+
+    def _library_folder(self) -> str | None:
+        """The model folder the library records it was embedded with (a command's --embedder),
+        read once per library; None for the bundled model or when unknown."""
+        if self.library is None:
+            return None
+        if self._recorded is None or self._recorded[0] != self.library:
+            from ingest.errors import IngestError
+            from ingest.store import LibraryStore
+
+            try:
+                recorded = LibraryStore(self.library).recorded_embedder_folder()
+            except IngestError as exc:
+                log.warning("the library's embedder could not be read: %s", exc)
+                recorded = None
+            self._recorded = (self.library, recorded)
+        return self._recorded[1]
 
     def warm_up(self, device: str) -> None:
         """Load the query embedder and the store's native libraries now, on a worker: the
@@ -124,11 +151,13 @@ def ingest_events(
 def reset_vectors(services: Services, store_path: Path, device: str) -> int:
     """Drop every vector of the library and record the embedder `services` now gives, so stage 2
     re-embeds every source with it (keyword search keeps working meanwhile); the number of
-    sources to re-embed."""
+    sources to re-embed, -1 when the library's vectors come from that model already."""
     from ingest.store import LibraryStore
 
     embedder = services.embedder(device)
     store = LibraryStore(store_path, embedder, check_embedder=False)
+    if store.recorded_embedder() == (embedder.name, embedder.dim):
+        return -1
     store.reset_vectors(embedder)
     return sum(1 for r in store.sources() if r.stage == "embedding")
 

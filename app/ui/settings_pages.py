@@ -300,14 +300,16 @@ class RetrievalPage(SettingsPage):
 
         self.embedder_combo.blockSignals(True)
         self.embedder_combo.clear()
-        self.embedder_combo.addItem("Bundled: all-MiniLM-L6-v2 (English, 384 dimensions)", None)
+        self.embedder_combo.addItem(
+            "As the library was embedded (the bundled all-MiniLM-L6-v2 for a new one)", None
+        )
         for model in find_embedders([("Librarian", paths.embedders_dir())]):
-            if model.origin == "bundled":
-                continue
-            self.embedder_combo.addItem(
-                f"{model.name.split('@')[0]} ({model.origin}, {model.dim} dimensions)",
-                str(model.folder),
+            label = (
+                "Bundled: all-MiniLM-L6-v2 (English, 384 dimensions)"
+                if model.origin == "bundled"
+                else f"{model.name.split('@')[0]} ({model.origin}, {model.dim} dimensions)"
             )
+            self.embedder_combo.addItem(label, str(model.folder))
         if current and self.embedder_combo.findData(current) < 0:
             self.embedder_combo.addItem(current, current)
         self.embedder_combo.setCurrentIndex(max(0, self.embedder_combo.findData(current)))

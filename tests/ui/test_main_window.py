@@ -589,3 +589,35 @@ def test_an_embedder_folder_that_is_not_a_model_is_refused(qtbot, make_window, t
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert dialog.isVisible() and "no modules.json" in dialog.error_label.text()
     dialog.reject()
+
+
+def test_a_library_embedded_with_another_model_is_searched_with_it(  # type: ignore[no-untyped-def]
+    qtbot, make_window, tmp_path
+):
+    """Embedded from the command line with --embedder, a library opened in the window with
+    Settings saying nothing is searched with its own model; choosing it again re-embeds
+    nothing."""
+    pytest.importorskip("sentence_transformers")
+    from ingest.embedder_models import embedder_for
+    from ingest.pipeline import ingest_paths
+    from tests.builders import make_epub, sample_corpus
+    from tests.embedder_folders import write_projected_minilm
+
+    folder = write_projected_minilm(tmp_path / "embedders" / "minilm-128")
+    book = make_epub(tmp_path / "voyage.epub", sample_corpus().chapters, title="The Voyage")
+    store = tmp_path / "store"
+    list(ingest_paths([book], store, embedder_factory=embedder_for(folder, "cpu"), workers=1))
+    window = make_window(store=store)
+    embedder = window.services.embedder("cpu")
+    assert embedder.name.startswith("minilm-128@") and embedder.dim == 128
+    reset: list[int] = []
+    window.ingest.vectors_reset.connect(reset.append)
+    dialog = window.open_settings("Retrieval")
+    page = dialog.retrieval_page
+    page.embedder_combo.addItem(str(folder), str(folder))
+    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(folder)))
+    with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: bool(reset), timeout=60_000)
+    assert reset == [-1]
+    assert "already" in window.statusBar().currentMessage()
