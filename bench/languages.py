@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,7 +31,6 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from ingest import store_terms
     from ingest.embedding import HashingEmbedder, default_embedder
     from ingest.pipeline import ingest_paths
     from ingest.store import LibraryStore
@@ -49,23 +50,16 @@ def main() -> int:
             "| hybrid, main index | hybrid, + terms |"
         )
         print("|---|---|---|---|---|")
-        real = store_terms.TermsMixin.keyword_terms
-        totals = [0, 0, 0, 0]
+        totals = [0.0, 0.0, 0.0, 0.0]
         count = 0
         for lang, questions in KEYWORD_QUESTIONS.items():
-            cells = []
-            for mode in ("keyword", "hybrid"):
-                for with_terms in (False, True):
-                    store_terms.TermsMixin.keyword_terms = (  # type: ignore[method-assign]
-                        real if with_terms else (lambda self, q, limit, where, languages=(): [])
-                    )
-                    found = 0
-                    for question, topic in questions:
-                        title = TOPICS[lang][topic][0]
-                        hits = store.search(question, k=5, mode=mode)  # type: ignore[arg-type]
-                        found += any(h.locator.title == title for h in hits)
-                    cells.append(found / len(questions))
-            store_terms.TermsMixin.keyword_terms = real  # type: ignore[method-assign]
+            cells = _hit_rates(
+                store,
+                [
+                    (question, lambda h, t=TOPICS[lang][topic][0]: h.locator.title == t)
+                    for question, topic in questions
+                ],
+            )
             for i, c in enumerate(cells):
                 totals[i] += c * len(questions)
             count += len(questions)
@@ -78,7 +72,6 @@ def main() -> int:
 
 def _fixtures(embedder: object) -> None:
     """hit@5 of FIXTURE_QUESTIONS over the real files, without and with the terms index."""
-    from ingest import store_terms
     from ingest.pipeline import ingest_paths
     from ingest.store import LibraryStore
     from tests.conftest import SHARED_FIXTURES
@@ -98,21 +91,38 @@ def _fixtures(embedder: object) -> None:
             "| hybrid, main index | hybrid, + terms |"
         )
         print("|---|---|---|---|---|")
-        real = store_terms.TermsMixin.keyword_terms
         for name, questions in FIXTURE_QUESTIONS.items():
-            cells = []
-            for mode in ("keyword", "hybrid"):
-                for with_terms in (False, True):
-                    store_terms.TermsMixin.keyword_terms = (  # type: ignore[method-assign]
-                        real if with_terms else (lambda self, q, limit, where, languages=(): [])
-                    )
-                    found = 0
-                    for question, phrase in questions:
-                        hits = store.search(question, k=5, mode=mode)  # type: ignore[arg-type]
-                        found += any(phrase in f"{h.locator.title} {h.text}" for h in hits)
-                    cells.append(found / len(questions))
-            store_terms.TermsMixin.keyword_terms = real  # type: ignore[method-assign]
+            cells = _hit_rates(
+                store,
+                [
+                    (question, lambda h, p=phrase: p in f"{h.locator.title} {h.text}")
+                    for question, phrase in questions
+                ],
+            )
             print(f"| {Path(name).name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+
+
+def _hit_rates(store: Any, questions: list[tuple[str, Callable[[Any], bool]]]) -> list[float]:
+    """hit@5 of `questions` (each with what tells its answering hit) by keyword and by hybrid
+    search, each with the main full-text index alone and with the terms index beside it."""
+    from ingest import store_terms
+
+    real = store_terms.TermsMixin.keyword_terms
+    cells = []
+    try:
+        for mode in ("keyword", "hybrid"):
+            for with_terms in (False, True):
+                store_terms.TermsMixin.keyword_terms = (  # type: ignore[method-assign]
+                    real if with_terms else (lambda self, q, limit, where, languages=(): [])
+                )
+                found = 0
+                for question, answers in questions:
+                    hits = store.search(question, k=5, mode=mode)
+                    found += any(answers(h) for h in hits)
+                cells.append(found / len(questions))
+    finally:
+        store_terms.TermsMixin.keyword_terms = real  # type: ignore[method-assign]
+    return cells
 
 
 if __name__ == "__main__":

@@ -541,6 +541,12 @@ def test_a_dropped_vector_pack_attaches_its_vectors_instead_of_embedding(
     )
 
 
+def pick_embedder(page, folder):  # type: ignore[no-untyped-def]
+    """Choose `folder` in Settings ▸ Retrieval as "Other folder…" would."""
+    page.embedder_combo.addItem(str(folder), str(folder))
+    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(folder)))
+
+
 def test_choosing_another_embedder_re_embeds_every_source(  # type: ignore[no-untyped-def]
     qtbot, make_window, built_store, tmp_path
 ):
@@ -559,8 +565,7 @@ def test_choosing_another_embedder_re_embeds_every_source(  # type: ignore[no-un
     window.ingest.vectors_reset.connect(reset.append)
     dialog = window.open_settings("Retrieval")
     page = dialog.retrieval_page
-    page.embedder_combo.addItem(str(folder), str(folder))
-    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(folder)))
+    pick_embedder(page, folder)
     assert "re-embeds every source" in page.embedder_note.text()
     with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
@@ -584,8 +589,7 @@ def test_an_embedder_folder_that_is_not_a_model_is_refused(qtbot, make_window, t
     window = make_window()
     dialog = window.open_settings("Retrieval")
     page = dialog.retrieval_page
-    page.embedder_combo.addItem(str(tmp_path), str(tmp_path))
-    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(tmp_path)))
+    pick_embedder(page, tmp_path)
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert dialog.isVisible() and "no modules.json" in dialog.error_label.text()
     dialog.reject()
@@ -614,8 +618,7 @@ def test_a_library_embedded_with_another_model_is_searched_with_it(  # type: ign
     window.ingest.vectors_reset.connect(reset.append)
     dialog = window.open_settings("Retrieval")
     page = dialog.retrieval_page
-    page.embedder_combo.addItem(str(folder), str(folder))
-    page.embedder_combo.setCurrentIndex(page.embedder_combo.findData(str(folder)))
+    pick_embedder(page, folder)
     with qtbot.waitSignal(dialog.settings_saved, timeout=5_000):
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: bool(reset), timeout=60_000)
