@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -69,7 +71,22 @@ def register(
         action="store_true",
         help="drop every vector and re-embed all sources with the current embedder",
     )
-    p.add_argument("--workers", type=int, default=None, help="parser processes (default: auto)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parser processes (default: one per core; with --cluster, one per cluster CPU)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help=(
+            "parse and embed on a Ray cluster (its address, as `ray start --head` printed it, "
+            "or 'local' to start one here); the library and the files must be at paths every "
+            "node can read. Needs: pip install 'librarian[cluster]'"
+        ),
+    )
     p.add_argument(
         "--device",
         choices=["auto", "cpu", "cuda"],
@@ -163,6 +180,10 @@ class _ProgressLine:
         name = Path(ev.path).name if ev.title == "library" else ev.title
         stage = ev.step or ev.stage
         line = f"{stage:<13} [{bar}] {amount}{rate}{eta}  {name[:40]}"
+        if ev.nodes:
+            line += f"  ({ev.nodes})"
+        if self.tty:  # a line that wraps cannot be overwritten
+            line = line[: max(40, shutil.get_terminal_size().columns - 1)]
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
         else:
@@ -191,16 +212,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     progress = _ProgressLine(sys.stderr)
     counts = {"added": 0, "already": 0, "skipped": 0, "failed": 0, "cancelled": 0}
+    cluster = None
+    if args.cluster:
+        from ingest.cluster import connect
+
+        try:
+            cluster = connect(args.cluster, cpus=args.workers)
+        except IngestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"ingesting on {cluster.describe()}", file=sys.stderr, flush=True)
+
+    def recorded_embedder() -> Any:
+        return library_embedder(args.embedder, _recorded_folder(args), args.device)
+
+    make_embedder: Any = recorded_embedder
+    if cluster is not None and not args.keyword_only:
+        # picklable, the folder settled here: every embedding actor builds its own embedder
+        make_embedder = functools.partial(
+            library_embedder, args.embedder, _recorded_folder(args), args.device
+        )
     events = ingest_paths(
         args.paths,
         _library(args),
-        embedder_factory=lambda: library_embedder(
-            args.embedder, _recorded_folder(args), args.device
-        ),
+        embedder_factory=make_embedder,
         keyword_only=args.keyword_only,
         cancel=cancel,
         workers=args.workers,
         rebuild_vectors=args.rebuild_vectors,
+        cluster=cluster,
     )
     try:
         for ev in events:
@@ -226,6 +266,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 2
     finally:
         progress.clear()
+        if cluster is not None:
+            cluster.shutdown()
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     print(f"done: {summary or 'nothing to do'}")
     return 1 if counts["failed"] else 0

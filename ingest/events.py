@@ -35,6 +35,7 @@ class ProgressEvent:
     eta: float | None  # seconds, None when unknown
     unit: str = "documents"
     step: str = ""  # what an "indexing" stage is doing: "keyword index", "compacting", …
+    nodes: str = ""  # on a cluster, each node's passages per second in this stage
 
 
 @dataclass(frozen=True)

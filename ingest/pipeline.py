@@ -20,6 +20,7 @@ carrying on: the final tables equal an uninterrupted run's (chunk ids are determ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -27,11 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from ingest.chunking import DEFAULT_MAX_TOKENS
+from ingest.cluster.embedding import ClusterEmbedder
+from ingest.cluster.reading import ClusterReaderPool
 from ingest.disk_space import check_free, disk_full, is_disk_full
 from ingest.embedding import Embedder, default_embedder
 from ingest.errors import DiskFull, SourceError
@@ -52,6 +55,9 @@ from ingest.store import LibraryStore
 from ingest.terms import detect_language
 from ingest.vector_stage import VectorStage
 
+if TYPE_CHECKING:
+    from ingest.cluster import Cluster
+
 log = logging.getLogger(__name__)
 
 EmbedderFactory = Callable[[], Embedder]
@@ -61,6 +67,7 @@ EmbedderFactory = Callable[[], Embedder]
 WRITE_BATCH_ROWS = FRAGMENT_TARGET_ROWS
 MAX_QUEUED_ROWS = 100_000  # in-memory embed backlog before spilling to re-reads
 MAX_WORKERS = 8
+CLUSTER_FAILED = "reading stopped: the cluster's workers failed; add it again to retry"
 WORKER_DIED = (
     "reading stopped: a reader process ended unexpectedly (out of memory, or a crash in a "
     "native library); add it again to retry"
@@ -85,9 +92,14 @@ def ingest_paths(
     rebuild_vectors: bool = False,
     chunk_tokens: int | None = None,
     skip: Collection[str] = (),
+    cluster: Cluster | None = None,
 ) -> Iterator[ProgressEvent | SourceResult]:
     """Add files and folders to the library, resuming any unfinished source first (except the
     ones whose paths are in `skip`: paused by the user).
+
+    With a `cluster` (ingest.cluster.connect), documents are parsed and passages embedded by its
+    workers; this process writes every row and checkpoint as it does alone, so the library is
+    the one a local run makes, and a run stopped either way resumes either way.
 
     `chunk_tokens` sets the passage size of a new library (ingest.chunking); a library keeps the
     size it was started with, so asking another one of an existing library is an error.
@@ -106,6 +118,7 @@ def ingest_paths(
         rebuild_vectors=rebuild_vectors,
         chunk_tokens=chunk_tokens,
         skip=skip,
+        cluster=cluster,
     )
     yield from run.execute()
 
@@ -133,13 +146,15 @@ class _IngestRun:
         rebuild_vectors: bool,
         chunk_tokens: int | None = None,
         skip: Collection[str] = (),
+        cluster: Cluster | None = None,
     ) -> None:
         self.skip = {same_file(p) for p in skip}
         self.paths = paths
         self.store_path = store_path
         self.keyword_only = keyword_only
         self.cancel = cancel
-        self.workers = workers or default_workers()
+        self.cluster = cluster
+        self.workers = workers or (cluster.cpus if cluster else default_workers())
         self.rebuild_vectors = rebuild_vectors
         self.asked_chunk_tokens = chunk_tokens
         self.chunk_tokens = DEFAULT_MAX_TOKENS
@@ -151,7 +166,13 @@ class _IngestRun:
         self.jobs: dict[str, Job] = {}
         self.vectors: VectorStage | None = None
         self.last_progress = 0.0
-        self.pool = ReaderPool(self.workers)
+        self.pool: ReaderPool | ClusterReaderPool = ReaderPool(self.workers)
+        self.cluster_embedder: ClusterEmbedder | None = None
+        if cluster is not None:
+            self.pool = ClusterReaderPool(cluster, self.workers)
+            if self.embedder is not None:
+                # the actors build the run's embedder themselves, each on its node's device
+                self.cluster_embedder = ClusterEmbedder(cluster, embedder_factory, self.embedder)
 
     # -- top level ------------------------------------------------------------------------
 
@@ -183,6 +204,8 @@ class _IngestRun:
                 self.pool.stop()
                 if self.vectors is not None:
                     self.vectors.stop()
+                if self.cluster_embedder is not None:
+                    self.cluster_embedder.stop()
 
     def _run(
         self, store: LibraryStore, files: list[Path]
@@ -202,7 +225,9 @@ class _IngestRun:
         for path in files:
             yield from planner.planned(path, new)
         if self.embedder is not None:
-            self.vectors = VectorStage(self.embedder, store, self.jobs, self.cancel)
+            self.vectors = VectorStage(
+                self.cluster_embedder or self.embedder, store, self.jobs, self.cancel
+            )
         resumed = [j for j in self.jobs.values() if j.resumed]
         for job in resumed:
             prepare_resume(store, job)
@@ -266,8 +291,11 @@ class _IngestRun:
                 next_ordinal, rows, error, damaged = results.next(timeout=0.05)
             except multiprocessing.TimeoutError:
                 if self.pool.died():
+                    reason = WORKER_DIED
+                    if isinstance(self.pool, ClusterReaderPool):
+                        reason = f"{CLUSTER_FAILED} ({self.pool.failure})"
                     self.pool.stop()  # the next source starts a fresh one
-                    yield self._fail(store, job, WORKER_DIED)
+                    yield self._fail(store, job, reason)
                     return
                 yield from self._pump(store, wait=0)
                 continue
@@ -403,7 +431,18 @@ class _IngestRun:
         for job in self.jobs.values():
             if job.active:
                 sid = job.record.source_id
-                yield from job.progress(now, vectors.in_flight(sid) if vectors else None)
+                for event in job.progress(now, vectors.in_flight(sid) if vectors else None):
+                    yield self._with_nodes(event, now)
+
+    def _with_nodes(self, event: ProgressEvent, now: float) -> ProgressEvent:
+        """On a cluster, the event with what each node does in its stage."""
+        if self.cluster is None:
+            return event
+        if event.stage == "reading" and isinstance(self.pool, ClusterReaderPool):
+            return dataclasses.replace(event, nodes=self.pool.throughput.summary(now))
+        if event.stage == "embedding" and self.cluster_embedder is not None:
+            return dataclasses.replace(event, nodes=self.cluster_embedder.throughput.summary(now))
+        return event
 
 
 LANGUAGE_SAMPLE_ROWS = 64  # passages a source's language is told from when its file is silent
