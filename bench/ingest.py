@@ -273,6 +273,12 @@ def main() -> int:
     parser.add_argument("--zim-order-articles", type=int, default=20_000)
     parser.add_argument("--vector-search", action="store_true")
     parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="measure the Ray path (bench/cluster.py): 'local', or a cluster's address",
+    )
+    parser.add_argument(
         "--embedder",
         choices=["pytorch", "onnx", "both"],
         default="pytorch",
@@ -293,6 +299,15 @@ def main() -> int:
         os.environ["LIBRARIAN_HOME"] = home
         zim = build_corpus(Path(home) / "corpus", args.articles)
         print(f"corpus: {args.articles} articles, {zim.stat().st_size / 1e6:.1f} MB ZIM")
+        if args.cluster:
+            spec = importlib.util.spec_from_file_location(
+                "bench_cluster", ROOT / "bench" / "cluster.py"
+            )
+            assert spec and spec.loader
+            cluster_bench = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(cluster_bench)
+            cluster_bench.run(zim, args.cluster, Path(home))
+            return 0
         kinds = ["pytorch", "onnx"] if args.embedder == "both" else [args.embedder]
         runs = {}
         for kind in kinds:

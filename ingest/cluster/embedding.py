@@ -21,6 +21,7 @@ from ingest.cluster.session import Cluster
 from ingest.cluster.throughput import NodeThroughput
 from ingest.embed_worker import EMBED_SUB_BATCH
 from ingest.embedding import Embedder
+from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -98,22 +99,26 @@ class ClusterEmbedder:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         remote = ray.remote(max_restarts=2, max_task_retries=2)(EmbedActor)
+        # The actors take no logical CPU: parsing gets every core Ray counts and shares them
+        # with the model, as on one machine (parsers yield, ingest.parse_worker.worker_init);
+        # a node of one CPU would otherwise never parse.
         actors: list[Any] = []
         if self.cluster.gpus:
             for _ in range(self.cluster.gpus):
-                actors.append(remote.options(num_gpus=1, num_cpus=1).remote(self._make, 0))
+                actors.append(remote.options(num_gpus=1, num_cpus=0).remote(self._make, 0))
         else:
-            # One per node, with all of its cores, as the local run's embedder has: the
-            # parsers beside it need a fraction of a core each.
+            # one per node, with all of its cores, as the local run's embedder has
             for node_id, cpus in self.cluster.cpus_by_node.items():
                 if cpus <= 0:
                     continue
                 strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
                 actors.append(
-                    remote.options(num_cpus=1, scheduling_strategy=strategy).remote(
+                    remote.options(num_cpus=0, scheduling_strategy=strategy).remote(
                         self._make, cpus
                     )
                 )
+        if not actors:
+            raise IngestError(f"{self.cluster.describe()}: no CPU or GPU to embed on")
         loaded = ray.get([a.load.remote() for a in actors])
         self._actors = actors
         self._step = max([EMBED_SUB_BATCH] + [size for size, _ in loaded])

@@ -64,11 +64,13 @@ def quiet_ray_data() -> None:
     says what the user needs."""
     import ray.data
 
+    # Ray Data logs to its session's ray-data.log and to the console: the console's go
+    for handler in logging.getLogger("ray.data").handlers:
+        if not isinstance(handler, logging.FileHandler) and "File" not in type(handler).__name__:
+            handler.setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.execution_options.preserve_order = True  # results in the documents' order
-    for name in ("ray", "ray.data", "ray.data._internal"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     # a book is one range of documents: fewer than the workers is no news to the user
     warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks")
 
@@ -82,18 +84,23 @@ def connect(address: str, cpus: int | None = None) -> Cluster:
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
-        "logging_level": logging.WARNING,
+        "logging_level": logging.ERROR,  # its notices are not the user's business
         "configure_logging": True,
     }
-    try:
-        if ray.is_initialized():
-            ray.shutdown()
-        if local:
-            ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
-        else:
-            ray.init(address=address, **options)
-    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
-        raise ClusterUnavailable(f"Could not reach the Ray cluster at {address}: {exc}") from exc
+    with warnings.catch_warnings():
+        # Ray starts its processes with fork + exec, which lance warns about needlessly
+        warnings.simplefilter("ignore")
+        try:
+            if ray.is_initialized():
+                ray.shutdown()
+            if local:
+                ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+            else:
+                ray.init(address=address, **options)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs a line
+            raise ClusterUnavailable(
+                f"Could not reach the Ray cluster at {address}: {exc}"
+            ) from exc
     quiet_ray_data()
     cluster = cluster_of(address, ray.nodes(), started_here=local)
     log.info("ingesting on %s", cluster.describe())

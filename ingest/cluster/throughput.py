@@ -30,6 +30,6 @@ class NodeThroughput:
         return {self.cluster.label(n): count / elapsed for n, count in self.passages.items()}
 
     def summary(self, now: float | None = None) -> str:
-        """ "10.0.0.5 1,230/s, 10.0.0.6 1,104/s" (empty before any work is back)."""
+        """ "10.0.0.5 1,230 passages/s, 10.0.0.6 1,104 passages/s" (empty before any work)."""
         rates = sorted(self.rates(now).items())
-        return ", ".join(f"{label} {rate:,.0f}/s" for label, rate in rates)
+        return ", ".join(f"{label} {rate:,.0f} passages/s" for label, rate in rates)

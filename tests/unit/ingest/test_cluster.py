@@ -111,7 +111,7 @@ def test_each_node_is_named_and_its_rate_shown() -> None:
     throughput.add("n2", 100)
     start = throughput.started
     assert start is not None
-    assert throughput.summary(now=start + 2.0) == "10.0.0.5 150/s, 10.0.0.6 50/s"
+    assert throughput.summary(now=start + 2.0) == "10.0.0.5 150 passages/s, 10.0.0.6 50 passages/s"
 
 
 def test_the_cluster_is_described_by_its_live_nodes_each_named_by_its_address() -> None:
