@@ -20,12 +20,12 @@ from typing import Any
 HEAD_PORT = 6391
 
 
-def _ingest(zim: Path, lib: Path, embedder: Any, cluster: Any = None, **kw: Any) -> dict[str, Any]:
+def _ingest(path: Path, lib: Path, embedder: Any, cluster: Any = None, **kw: Any) -> dict[str, Any]:
     from ingest.pipeline import SourceResult, ingest_paths
     from ingest.store import LibraryStore
 
     t0 = time.perf_counter()
-    for ev in ingest_paths([zim], lib, embedder_factory=embedder, cluster=cluster, **kw):
+    for ev in ingest_paths([path], lib, embedder_factory=embedder, cluster=cluster, **kw):
         if isinstance(ev, SourceResult) and ev.status != "added":
             raise SystemExit(f"  {ev.line}")
     seconds = time.perf_counter() - t0
@@ -67,24 +67,67 @@ def _line(label: str, r: dict[str, Any]) -> str:
     )
 
 
-def run(zim: Path, address: str, home: Path) -> None:
+def _books(folder: Path, count: int) -> Path:
+    """`count` small books (a dozen chapters each), as a folder of Gutenberg EPUBs is."""
+    import random
+
+    from tests.builders import Chapter, make_epub
+
+    rng = random.Random(3)
+    words = [
+        "ship",
+        "river",
+        "king",
+        "war",
+        "city",
+        "year",
+        "church",
+        "music",
+        "island",
+        "harbour",
+        "bridge",
+        "castle",
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    for b in range(count):
+        chapters = [
+            Chapter(
+                f"Chapter {c}",
+                "".join(
+                    f"<p>{' '.join(rng.choices(words, k=60)).capitalize()}.</p>" for _ in range(8)
+                ),
+            )
+            for c in range(12)
+        ]
+        make_epub(folder / f"book{b}.epub", chapters, title=f"Book {b}", identifier=f"b{b}")
+    return folder
+
+
+def run(zim: Path, address: str, home: Path, books: int = 40) -> None:
     from ingest.embedding import default_embedder
 
-    embedder = default_embedder()
-    embedder.embed(["warm up"])  # the export (first use) is not what is measured
+    default_embedder().embed(["warm up"])  # the ONNX export (first use only) is not measured
+    # Both runs start cold, loading their model(s), as a user's run does.
     print("Ray path against the local pipeline, keyword stage and embedding:")
-    local = _ingest(zim, home / "lib-local", embedder)
+    local = _ingest(zim, home / "lib-local", default_embedder)
     print(_line("local pipeline", local))
     remote = _on(address, zim, home / "lib-ray", default_embedder)
     print(_line(f"Ray ({remote['where']})", remote))
     print(f"  ratio Ray / local: {remote['rate'] / local['rate']:.2f}")
 
     print("Keyword stage only (parsing on the cluster, writing here):")
-    local_kw = _ingest(zim, home / "kw-local", embedder, keyword_only=True)
+    local_kw = _ingest(zim, home / "kw-local", None, keyword_only=True)
     print(_line("local pipeline", local_kw))
-    remote_kw = _on(address, zim, home / "kw-ray", default_embedder, keyword_only=True)
+    remote_kw = _on(address, zim, home / "kw-ray", None, keyword_only=True)
     print(_line("Ray", remote_kw))
     print(f"  ratio Ray / local: {remote_kw['rate'] / local_kw['rate']:.2f}")
+    shelf = _books(home / "books", books)
+    print(f"Keyword stage of a folder of {books} books (a source each):")
+    local_books = _ingest(shelf, home / "books-local", None, keyword_only=True)
+    print(_line("local pipeline", local_books))
+    remote_books = _on(address, shelf, home / "books-ray", None, keyword_only=True)
+    print(_line("Ray", remote_books))
+    print(f"  ratio Ray / local: {remote_books['rate'] / local_books['rate']:.2f}")
 
     if shutil.which(str(Path(sys.executable).with_name("ray"))) is None:
         print("the `ray` command is missing: the scaling figures are skipped")

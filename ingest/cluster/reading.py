@@ -92,17 +92,27 @@ class ClusterReaderPool:
             self._stream = None
 
     def parse(self, tasks: Iterable[Task]) -> _OrderedStream:
+        import ray
         import ray.data
 
         self.stop()
         rows = [_task_row(t) for t in tasks]
-        # One block per range, so ranges are parsed side by side, not a block's in a row.
-        dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
-            parse_row,
-            compute=ray.data.TaskPoolStrategy(size=self.workers),
-            num_cpus=self.cpus_per_task,
-        )  # Ray runs a lost worker's range again, up to 3 times: a file that crashes fails
-        self._stream = _OrderedStream(dataset, self.throughput, ahead=2 * self.workers)
+        if len(rows) <= self.workers:
+            # A book is a range or two: a Ray Data pipeline would take longer to start (~0.4 s)
+            # than to read it, and a library of 70,000 books pays that 70,000 times. Its ranges
+            # go to the workers as plain Ray tasks, all at once.
+            parse = ray.remote(num_cpus=self.cpus_per_task)(parse_row)
+            refs = [parse.remote(row) for row in rows]
+            results: Iterable[dict[str, Any]] = (ray.get(ref) for ref in refs)
+        else:
+            # One block per range, so ranges are parsed side by side, not a block's in a row.
+            dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
+                parse_row,
+                compute=ray.data.TaskPoolStrategy(size=self.workers),
+                num_cpus=self.cpus_per_task,
+            )  # Ray runs a lost worker's range again, up to 3 times: a file that crashes fails
+            results = dataset.iter_rows()
+        self._stream = _OrderedStream(results, self.throughput, ahead=2 * self.workers)
         return self._stream
 
     def died(self) -> bool:
@@ -116,23 +126,26 @@ class ClusterReaderPool:
 
 
 class _OrderedStream:
-    """A Ray Data pipeline's rows, pulled by a thread and handed out with a timeout like
-    multiprocessing's IMapIterator (`next(timeout)` raises multiprocessing.TimeoutError while
-    the next is not there), so the run keeps writing vectors and reporting progress."""
+    """Parsed ranges in order (a Ray Data pipeline's rows, or Ray tasks' results), pulled by a
+    thread and handed out with a timeout like multiprocessing's IMapIterator (`next(timeout)`
+    raises multiprocessing.TimeoutError while the next is not there), so the run keeps writing
+    vectors and reporting progress."""
 
-    def __init__(self, dataset: Any, throughput: NodeThroughput, ahead: int) -> None:
+    def __init__(
+        self, results: Iterable[dict[str, Any]], throughput: NodeThroughput, ahead: int
+    ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(2, ahead))
         self._closed = threading.Event()
         self._throughput = throughput
         self.failed: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._pull, args=(dataset,), name="librarian-cluster-reader", daemon=True
+            target=self._pull, args=(results,), name="librarian-cluster-reader", daemon=True
         )
         self._thread.start()
 
-    def _pull(self, dataset: Any) -> None:
+    def _pull(self, results: Iterable[dict[str, Any]]) -> None:
         try:
-            for row in dataset.iter_rows():
+            for row in results:
                 if not self._put(row):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the run, which fails the source

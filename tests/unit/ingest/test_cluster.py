@@ -65,7 +65,7 @@ def _cluster() -> Cluster:
 def test_the_stream_hands_ranges_in_order_and_times_out_while_the_next_is_not_ready() -> None:
     gate = threading.Event()
     stream = _OrderedStream(
-        _Dataset([_row(0), _row(1), _row(2)], gate), NodeThroughput(_cluster()), 4
+        _Dataset([_row(0), _row(1), _row(2)], gate).iter_rows(), NodeThroughput(_cluster()), 4
     )
     assert stream.next(timeout=5) == (1, b"", "", [])
     with pytest.raises(multiprocessing.TimeoutError):  # the run writes vectors meanwhile
@@ -85,7 +85,7 @@ def test_a_failed_pipeline_is_a_dead_pool_with_its_reason() -> None:
     dataset = _Dataset([_row(0)])
     dataset.fail = RuntimeError("worker died\ntraceback ...")
     pool = ClusterReaderPool(_cluster(), 2)
-    pool._stream = _OrderedStream(dataset, pool.throughput, 2)
+    pool._stream = _OrderedStream(dataset.iter_rows(), pool.throughput, 2)
     assert pool._stream.next(timeout=5)[0] == 1
     with pytest.raises(multiprocessing.TimeoutError):
         pool._stream.next(timeout=5)  # the end of a failed pipeline: the run asks died()
@@ -97,7 +97,7 @@ def test_a_failed_pipeline_is_a_dead_pool_with_its_reason() -> None:
 
 def test_closing_the_stream_lets_its_thread_end_with_rows_still_coming() -> None:
     rows = [_row(i) for i in range(50)]
-    stream = _OrderedStream(_Dataset(rows), NodeThroughput(_cluster()), 2)
+    stream = _OrderedStream(_Dataset(rows).iter_rows(), NodeThroughput(_cluster()), 2)
     stream.next(timeout=5)
     stream.close()
     stream._thread.join(5)
