@@ -322,7 +322,7 @@ def main() -> int:
     )
 
     def seven_bit(batch: int) -> OnnxEmbedder:
-        """int8 with 7-bit weights, the setting used on x86 CPUs without VNNI."""
+        """int8 with 7-bit weights (reduce_range), which ONNX Runtime suggests without VNNI."""
         real = onnx_mod.int8_settings
         onnx_mod.int8_settings = lambda: {**real(), "reduce_range": True}  # type: ignore[assignment]
         try:

@@ -19,6 +19,7 @@ from ingest.embedding import SentenceTransformerEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
 from ingest.store import LibraryStore
 from tests.builders import Chapter, make_epub, topic_library
+from tests.library_tables import library_tables
 
 pytest.importorskip("ray", reason="the cluster extra is not installed: pip install '.[cluster]'")
 
@@ -93,19 +94,9 @@ def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lib
 
 
-def _tables(lib: Path):  # type: ignore[no-untyped-def]
-    chunks, vectors = LibraryStore(lib).table_snapshot()
-    assert vectors is not None
-    return (
-        chunks.to_pylist(),
-        vectors.column("chunk_id").to_pylist(),
-        np.array(vectors.column("vector").to_pylist(), dtype=np.float32),
-    )
-
-
 def _assert_same_library(lib: Path, reference: Path) -> None:
-    chunks, ids, vectors = _tables(lib)
-    ref_chunks, ref_ids, ref_vectors = _tables(reference)
+    chunks, ids, vectors = library_tables(lib)
+    ref_chunks, ref_ids, ref_vectors = library_tables(reference)
     assert chunks == ref_chunks  # same chunk ids, texts, offsets: none missing, none twice
     assert ids == ref_ids
     assert np.allclose(vectors, ref_vectors, atol=1e-4)
@@ -201,3 +192,33 @@ def test_cancel_on_a_cluster_leaves_a_run_that_resumes(
         cluster.shutdown()
     assert results and {r.status for r in results} == {"added"}
     _assert_same_library(lib, reference)
+
+
+def test_a_cluster_with_gpus_embeds_on_one_actor_per_gpu() -> None:
+    import ray
+
+    from ingest.cluster.embedding import ClusterEmbedder
+    from ingest.cluster.session import cluster_of, quiet_ray_data
+
+    # Two GPUs as Ray counts them (none is real here: the actors' embedder finds no CUDA and
+    # runs on the CPU), so the placement is what is checked, and that nothing is lost.
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        quiet_ray_data()
+        cluster = cluster_of("local", ray.nodes(), started_here=True)
+        assert cluster.gpus == 2
+        make = functools.partial(SentenceTransformerEmbedder, device="auto")
+        embedder = ClusterEmbedder(cluster, make, _embedder())
+        texts = [f"Passage {i} about the {'river ' * (i % 7)}harbour." for i in range(700)]
+        vectors = embedder.embed(texts)
+        assert ray.available_resources().get("GPU", 0) == 0  # each GPU holds an actor
+        assert (
+            len(embedder.throughput.passages) == 1
+            and sum(embedder.throughput.passages.values()) == 700
+        )
+        embedder.stop()
+    finally:
+        ray.shutdown()
+    local = _embedder()
+    expected = np.concatenate([local.embed(texts[i : i + 256]) for i in range(0, 700, 256)])
+    assert np.allclose(vectors, expected, atol=1e-4)

@@ -16,6 +16,7 @@ from ingest.embedding import SentenceTransformerEmbedder
 from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
 from ingest.store import LibraryStore
 from tests.builders import topic_library
+from tests.library_tables import library_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -91,16 +92,6 @@ def _kill_when(corpus: Path, lib: Path, stages: tuple[str, ...], fraction: float
     assert wiki is not None and wiki.stage != "ready", "the kill came too late to interrupt"
 
 
-def _tables(lib: Path):  # type: ignore[no-untyped-def]
-    chunks, vectors = LibraryStore(lib).table_snapshot()
-    assert vectors is not None
-    return (
-        chunks.to_pylist(),
-        vectors.column("chunk_id").to_pylist(),
-        np.array(vectors.column("vector").to_pylist(), dtype=np.float32),
-    )
-
-
 def test_search_finds_facts_in_a_zim_and_an_epub(corpus: Path, tmp_path: Path) -> None:
     emb = SentenceTransformerEmbedder(device="cpu")
     events = list(ingest_paths([corpus], tmp_path / "lib", embedder_factory=emb, workers=1))
@@ -119,7 +110,7 @@ def test_kill_9_at_several_points_then_resume_gives_the_uninterrupted_table(
 ) -> None:
     reference = tmp_path / "reference"
     _run_to_end(corpus, reference)
-    ref_chunks, ref_ids, ref_vecs = _tables(reference)
+    ref_chunks, ref_ids, ref_vecs = library_tables(reference)
 
     lib = tmp_path / "killed"
     _kill_when(corpus, lib, ("reading", "embedding"), 0.0)  # the first moment it can
@@ -134,7 +125,7 @@ def test_kill_9_at_several_points_then_resume_gives_the_uninterrupted_table(
     _kill_when(corpus, lib, ("embedding",), 0.0)  # now while resuming stage 2
     _run_to_end(corpus, lib)
 
-    chunks, ids, vecs = _tables(lib)
+    chunks, ids, vecs = library_tables(lib)
     assert chunks == ref_chunks  # no duplicate, no missing chunk, same ids and offsets
     assert ids == ref_ids
     # batches differ after a resume, so padding may move the last float bits
