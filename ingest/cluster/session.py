@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ def connect(address: str, cpus: int | None = None) -> Cluster:
     address is "local"."""
     ray = _ray()
     local = address == "local"
+    if not local:
+        _probe(address)
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -105,6 +108,25 @@ def connect(address: str, cpus: int | None = None) -> Cluster:
     cluster = cluster_of(address, ray.nodes(), started_here=local)
     log.info("ingesting on %s", cluster.describe())
     return cluster
+
+
+PROBE_SECONDS = 5.0
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address where nothing answers: Ray itself would keep trying for
+    minutes, the user looking at nothing."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://…: Ray finds or reaches those itself
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_SECONDS):
+            pass
+    except OSError as exc:
+        raise ClusterUnavailable(
+            f"Could not reach the Ray cluster at {address}: nothing answers there ({exc}). "
+            "Start it with `ray start --head`, and give the address it printed."
+        ) from exc
 
 
 def cluster_of(address: str, nodes: list[dict[str, Any]], started_here: bool = False) -> Cluster:

@@ -133,3 +133,19 @@ def test_the_cluster_is_described_by_its_live_nodes_each_named_by_its_address() 
     assert [cluster.label(n) for n in "abc"] == ["10.0.0.5#1", "10.0.0.5#2", "10.0.0.7"]
     assert cluster.cpus_by_node == {"a": 2, "b": 2, "c": 16}
     assert cluster.describe() == "the Ray cluster at auto: 3 nodes, 20 CPUs, 3 GPUs"
+
+
+def test_an_address_where_nothing_answers_is_refused_at_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    code = main(["ingest", "--cluster", f"127.0.0.1:{port}", "--library", str(tmp_path / "l")])
+    assert code == 2
+    assert f"Could not reach the Ray cluster at 127.0.0.1:{port}: nothing answers" in (
+        capsys.readouterr().err
+    )
