@@ -184,7 +184,6 @@ class _ProgressLine:
             line += f"  ({ev.nodes})"
         if self.tty:  # a line that wraps cannot be overwritten
             line = line[: max(40, shutil.get_terminal_size().columns - 1)]
-        if self.tty:
             self.stream.write("\r\x1b[2K" + line)
         else:
             self.stream.write(line + "\n")
