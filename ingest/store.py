@@ -70,6 +70,7 @@ from ingest.store_indexes import IndexMixin
 from ingest.store_search import SearchMixin, SearchMode
 from ingest.store_terms import TermsMixin
 from ingest.store_vectors import SCAN_BATCH_ROWS, VectorsMixin
+from ingest.tables import open_listed
 from ingest.writer_lock import WriterLock
 
 if TYPE_CHECKING:
@@ -121,8 +122,11 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
                 schema=pa.schema([("key", pa.string()), ("value", pa.string())]),
                 exist_ok=True,
             )
+            sources = None
             if "sources" in self._table_names():  # maybe from an earlier version: migrate
-                self._sources = self._db.open_table("sources")
+                sources = open_listed(self._db, "sources")
+            if sources is not None:
+                self._sources = sources
                 self._add_new_source_columns()
             else:
                 self._sources = self._db.create_table(

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ingest import indexes as ix
 from ingest.records import SourceRecord, source_rows
+from ingest.tables import open_listed
 from ingest.terms import LATIN_STEMMED, base_language, index_terms
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ class TermsMixin:
     def _terms_table(self, create: bool = False) -> Any:
         if self._terms is None:
             if "terms" in self._table_names():
-                self._terms = self._db.open_table("terms")
-            elif create:
+                self._terms = open_listed(self._db, "terms")
+            if self._terms is None and create:
                 self._terms = self._db.create_table("terms", schema=terms_schema(), exist_ok=True)
         return self._terms
 

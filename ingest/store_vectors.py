@@ -14,6 +14,7 @@ import pyarrow as pa
 from ingest import query_vectors, records
 from ingest.errors import EmbedderMismatch, StoreError
 from ingest.records import LEAD_VECTOR, SourceRecord, source_rows, vectors_schema
+from ingest.tables import open_listed
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -113,8 +114,8 @@ class VectorsMixin:
     def _vector_table(self, create_dim: int | None = None) -> Any:
         if self._vectors is None:
             if "vectors" in self._table_names():
-                self._vectors = self._db.open_table("vectors")
-            elif create_dim is not None:
+                self._vectors = open_listed(self._db, "vectors")
+            if self._vectors is None and create_dim is not None:
                 self._vectors = self._db.create_table(
                     "vectors", schema=vectors_schema(create_dim), exist_ok=True
                 )

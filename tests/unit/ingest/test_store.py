@@ -3,6 +3,7 @@ recall, float16 vectors."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -399,3 +400,33 @@ def test_a_library_from_before_the_damaged_columns_opens_reads_and_updates(tmp_p
         "c1.xhtml: missing",
         "c2.xhtml: missing",
     ]
+
+
+def test_threads_opening_a_new_library_at_once_all_get_it(tmp_path: Path) -> None:
+    """The window opens a new library from several workers at the same moment: one creates
+    its tables while the others find them listed but not yet committed."""
+
+    def open_it(path: Path, start: threading.Barrier, errors: list[BaseException]) -> None:
+        start.wait()
+        try:
+            LibraryStore(path).sources()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    for round_ in range(8):
+        start, errors = threading.Barrier(4), []
+        args = (tmp_path / f"lib{round_}", start, errors)
+        threads = [threading.Thread(target=open_it, args=args) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+
+def test_a_table_whose_creation_was_cut_short_is_made_again(tmp_path: Path) -> None:
+    LibraryStore(tmp_path / "lib")
+    shutil.rmtree(tmp_path / "lib" / "sources.lance")
+    (tmp_path / "lib" / "sources.lance").mkdir()  # listed, never committed
+    store = LibraryStore(tmp_path / "lib")
+    assert store.sources() == []
