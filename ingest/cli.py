@@ -84,7 +84,7 @@ def register(
         help=(
             "parse and embed on a Ray cluster (its address, as `ray start --head` printed it, "
             "or 'local' to start one here); the library and the files must be at paths every "
-            "node can read. Needs: pip install 'librarian[cluster]'"
+            "node can read. Needs Ray: pip install '.[cluster]' in Librarian's folder"
         ),
     )
     p.add_argument(

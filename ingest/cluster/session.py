@@ -15,7 +15,10 @@ from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'librarian[cluster]' (or: pip install 'ray[data]')"
+# "librarian" on PyPI is not this project: the hint names Ray itself, and the clone's extra
+INSTALL_HINT = (
+    "pip install 'ray[data]' in Librarian's Python (in its folder: pip install '.[cluster]')"
+)
 
 
 class ClusterUnavailable(IngestError):

@@ -21,12 +21,12 @@ def test_asking_for_a_cluster_without_ray_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    with pytest.raises(ClusterUnavailable, match=r"pip install 'librarian\[cluster\]'"):
+    with pytest.raises(ClusterUnavailable, match=r"pip install 'ray\[data\]'"):
         connect("local")
     code = main(["ingest", "--cluster", "local", "--library", str(tmp_path / "lib"), "x.zim"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "--cluster needs Ray" in err and "librarian[cluster]" in err
+    assert "--cluster needs Ray" in err and "pip install '.[cluster]'" in err
     assert not (tmp_path / "lib").exists()  # nothing was started
 
 
