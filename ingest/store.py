@@ -70,7 +70,7 @@ from ingest.store_indexes import IndexMixin
 from ingest.store_search import SearchMixin, SearchMode
 from ingest.store_terms import TermsMixin
 from ingest.store_vectors import SCAN_BATCH_ROWS, VectorsMixin
-from ingest.tables import open_listed
+from ingest.tables import create_or_open, open_listed
 from ingest.writer_lock import WriterLock
 
 if TYPE_CHECKING:
@@ -117,10 +117,8 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
-            self._meta = self._db.create_table(
-                "meta",
-                schema=pa.schema([("key", pa.string()), ("value", pa.string())]),
-                exist_ok=True,
+            self._meta = create_or_open(
+                self._db, "meta", pa.schema([("key", pa.string()), ("value", pa.string())])
             )
             sources = None
             if "sources" in self._table_names():  # maybe from an earlier version: migrate
@@ -129,10 +127,8 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
                 self._sources = sources
                 self._add_new_source_columns()
             else:
-                self._sources = self._db.create_table(
-                    "sources", schema=sources_schema(), exist_ok=True
-                )
-            self._chunks = self._db.create_table("chunks", schema=chunks_schema(), exist_ok=True)
+                self._sources = create_or_open(self._db, "sources", sources_schema())
+            self._chunks = create_or_open(self._db, "chunks", chunks_schema())
         except OSError as exc:
             raise StoreError(f"The library at {self.path} cannot be opened: {exc}") from exc
         self._vectors: Any = None

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from ingest import indexes as ix
 from ingest.records import SourceRecord, source_rows
-from ingest.tables import open_listed
+from ingest.tables import create_or_open, open_listed
 from ingest.terms import LATIN_STEMMED, base_language, index_terms
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class TermsMixin:
             if "terms" in self._table_names():
                 self._terms = open_listed(self._db, "terms")
             if self._terms is None and create:
-                self._terms = self._db.create_table("terms", schema=terms_schema(), exist_ok=True)
+                self._terms = create_or_open(self._db, "terms", terms_schema())
         return self._terms
 
     def add_terms(self, rows: pa.Table) -> None:

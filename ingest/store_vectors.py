@@ -14,7 +14,7 @@ import pyarrow as pa
 from ingest import query_vectors, records
 from ingest.errors import EmbedderMismatch, StoreError
 from ingest.records import LEAD_VECTOR, SourceRecord, source_rows, vectors_schema
-from ingest.tables import open_listed
+from ingest.tables import create_or_open, open_listed
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -116,9 +116,7 @@ class VectorsMixin:
             if "vectors" in self._table_names():
                 self._vectors = open_listed(self._db, "vectors")
             if self._vectors is None and create_dim is not None:
-                self._vectors = self._db.create_table(
-                    "vectors", schema=vectors_schema(create_dim), exist_ok=True
-                )
+                self._vectors = create_or_open(self._db, "vectors", vectors_schema(create_dim))
         return self._vectors
 
     def delete_vectors(

@@ -413,7 +413,7 @@ def test_threads_opening_a_new_library_at_once_all_get_it(tmp_path: Path) -> Non
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    for round_ in range(8):
+    for round_ in range(30):
         start, errors = threading.Barrier(4), []
         args = (tmp_path / f"lib{round_}", start, errors)
         threads = [threading.Thread(target=open_it, args=args) for _ in range(4)]
