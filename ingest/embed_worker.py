@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +96,13 @@ class EmbedWorker(threading.Thread):
     """Embeds batches in order; torch releases the GIL, so this overlaps the main thread's
     parsing and writes."""
 
-    def __init__(self, embedder: Embedder, store_path: Path) -> None:
+    def __init__(
+        self, embedder: Embedder, store_path: Path, prepare: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(name="librarian-embedder", daemon=True)
         self.embedder = embedder
+        # run on this thread before the first batch (a cluster's embedder places its actors)
+        self._prepare = prepare
         self.store_path = store_path
         self._kept: QueryVectors | None = None  # made on this thread: `dim` may load the model
         self.inbox: queue.Queue[EmbedBatch | EmbedScan | None] = queue.Queue()
@@ -136,6 +140,9 @@ class EmbedWorker(threading.Thread):
                 self.idle += time.perf_counter() - t0
                 if item is None:
                     return
+                if self._prepare is not None:
+                    self._prepare()
+                    self._prepare = None
                 if isinstance(item, EmbedScan):
                     leads_below = item.leads_below
                     if item.leads_first:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -61,6 +61,15 @@ class PromptedEmbedder(Embedder, Protocol):
         ...
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+EmbedderFactory = Callable[[], Embedder]
+
+
+def build_embedder(make: Embedder | EmbedderFactory) -> Embedder:
+    """The embedder a run was given: an instance as it is, a factory called (where it runs: in
+    this process, or on a cluster's worker)."""
+    return make if isinstance(make, Embedder) else make()
 
 
 class _Embeds(Protocol):

@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from ingest.chunking import DEFAULT_MAX_TOKENS
 from ingest.cluster.embedding import ClusterEmbedder
 from ingest.cluster.reading import ClusterReaderPool
 from ingest.disk_space import check_free, disk_full, is_disk_full
-from ingest.embedding import Embedder, default_embedder
+from ingest.embedding import Embedder, EmbedderFactory, build_embedder, default_embedder
 from ingest.errors import DiskFull, SourceError
 from ingest.events import (
     Compacted,
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EmbedderFactory = Callable[[], Embedder]
 
 # Chunk rows per commit, once a source is under way: each commit is a fragment, and fragments
 # this big are never compacted again (ingest.indexes), so a Wikipedia is written once.
@@ -160,9 +159,7 @@ class _IngestRun:
         self.chunk_tokens = DEFAULT_MAX_TOKENS
         self.embedder: Embedder | None = None
         if not keyword_only:
-            self.embedder = (
-                embedder_factory if isinstance(embedder_factory, Embedder) else embedder_factory()
-            )
+            self.embedder = build_embedder(embedder_factory)
         self.jobs: dict[str, Job] = {}
         self.vectors: VectorStage | None = None
         self.last_progress = 0.0
@@ -225,8 +222,13 @@ class _IngestRun:
         for path in files:
             yield from planner.planned(path, new)
         if self.embedder is not None:
+            cluster = self.cluster_embedder
             self.vectors = VectorStage(
-                self.cluster_embedder or self.embedder, store, self.jobs, self.cancel
+                cluster or self.embedder,
+                store,
+                self.jobs,
+                self.cancel,
+                prepare=cluster.start if cluster else None,  # the actors, when there is work
             )
         resumed = [j for j in self.jobs.values() if j.resumed]
         for job in resumed:

@@ -9,7 +9,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
@@ -61,12 +61,18 @@ def scan_plan(job: Job) -> EmbedScan:
 
 class VectorStage:
     def __init__(
-        self, embedder: Embedder, store: LibraryStore, jobs: dict[str, Job], cancel: threading.Event
+        self,
+        embedder: Embedder,
+        store: LibraryStore,
+        jobs: dict[str, Job],
+        cancel: threading.Event,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
+        """`prepare` runs on the embedder thread before its first batch."""
         self.store = store
         self.jobs = jobs
         self.cancel = cancel
-        self.worker = EmbedWorker(embedder, store.path)
+        self.worker = EmbedWorker(embedder, store.path, prepare)
         self.worker.start()
 
     def stop(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,35 +20,38 @@ import numpy as np
 from ingest.cluster.session import Cluster
 from ingest.cluster.throughput import NodeThroughput
 from ingest.embed_worker import EMBED_SUB_BATCH
-from ingest.embedding import Embedder
+from ingest.embedding import Embedder, EmbedderFactory, build_embedder
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT_PER_ACTOR = 2  # sub-batches queued at each actor, so none waits between them
+# Sub-batches per actor in each call from the run's embedder thread: ray.util.ActorPool hands
+# a sub-batch only to an idle actor, so this does not queue work at the actors; it makes each
+# call carry more, so an actor that finishes early takes another sub-batch of the same call
+# instead of waiting for the slowest one.
+IN_FLIGHT_PER_ACTOR = 2
 
 
 class EmbedActor:
     """Runs on a cluster worker (made a Ray actor by ClusterEmbedder): the run's embedder,
     built there, on that node's device."""
 
-    def __init__(self, make: Embedder | Callable[[], Embedder], threads: int) -> None:
+    def __init__(self, make: Embedder | EmbedderFactory, threads: int) -> None:
         if threads:
-            os.environ["OMP_NUM_THREADS"] = str(threads)  # Ray sets 1 for a one-CPU actor
-        self.threads = threads
-        self.embedder: Embedder = make if isinstance(make, Embedder) else make()
+            # Ray sets OMP_NUM_THREADS=1 for an actor of one logical CPU (these hold none):
+            # the node's cores go to the model, as the local run's embedder has them.
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+            with contextlib.suppress(ImportError):
+                import torch
+
+                torch.set_num_threads(threads)
+        self.embedder = build_embedder(make)
         if threads and hasattr(self.embedder, "threads"):
             self.embedder.threads = threads  # ONNX Runtime's threads (ingest.embedding_onnx)
 
     def load(self) -> tuple[int, int]:
         """Load the model (the first embed does) and say its batch size and dimension."""
         self.embedder.embed(["Librarian"])
-        if self.threads:
-            with contextlib.suppress(Exception):
-                import sys
-
-                if "torch" in sys.modules:
-                    sys.modules["torch"].set_num_threads(self.threads)
         return int(getattr(self.embedder, "batch_size", 0) or 0), int(self.embedder.dim)
 
     def embed(self, texts: list[str]) -> tuple[np.ndarray, str]:
@@ -63,9 +66,7 @@ class ClusterEmbedder:
     side by side; its name and dimension are the run's embedder's (`local`, never loaded
     here)."""
 
-    def __init__(
-        self, cluster: Cluster, make: Embedder | Callable[[], Embedder], local: Embedder
-    ) -> None:
+    def __init__(self, cluster: Cluster, make: Embedder | EmbedderFactory, local: Embedder) -> None:
         self.cluster = cluster
         self._make = make
         self._local = local
@@ -85,13 +86,16 @@ class ClusterEmbedder:
 
     @property
     def batch_size(self) -> int:
-        """Texts the run's embedder thread hands over at once: a sub-batch for each actor, and
-        the next one queued behind it."""
-        self.start()
-        return self._step * max(1, len(self._actors)) * IN_FLIGHT_PER_ACTOR
+        """Texts the run's embedder thread hands over at once: IN_FLIGHT_PER_ACTOR sub-batches
+        for each actor. Known once the actors are placed (start)."""
+        if self._pool is None:
+            raise RuntimeError("ClusterEmbedder.start() places the actors before it embeds")
+        return self._step * len(self._actors) * IN_FLIGHT_PER_ACTOR
 
     def start(self) -> None:
-        """Place the actors and load their models (in parallel; once)."""
+        """Place the actors and load their models (in parallel; once). The sub-batch size is
+        the largest of theirs, so the run's embedder thread must not ask for batch_size before
+        this."""
         if self._pool is not None:
             return
         import ray
@@ -127,7 +131,8 @@ class ClusterEmbedder:
         log.info("%d embedding actors, %d texts per sub-batch", len(actors), self._step)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.start()
+        if self._pool is None:
+            raise RuntimeError("ClusterEmbedder.start() places the actors before it embeds")
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         parts = [list(texts[i : i + self._step]) for i in range(0, len(texts), self._step)]

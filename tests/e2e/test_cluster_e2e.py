@@ -209,6 +209,10 @@ def test_a_cluster_with_gpus_embeds_on_one_actor_per_gpu() -> None:
         assert cluster.gpus == 2
         make = functools.partial(SentenceTransformerEmbedder, device="auto")
         embedder = ClusterEmbedder(cluster, make, _embedder())
+        with pytest.raises(RuntimeError, match="start"):
+            embedder.embed(["before the actors are placed"])
+        embedder.start()
+        assert embedder.batch_size == 256 * 2 * 2  # a sub-batch per actor, two per call
         texts = [f"Passage {i} about the {'river ' * (i % 7)}harbour." for i in range(700)]
         vectors = embedder.embed(texts)
         assert ray.available_resources().get("GPU", 0) == 0  # each GPU holds an actor
