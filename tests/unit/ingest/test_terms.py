@@ -3,7 +3,9 @@ not spaced, Arabic folded — so the relevance floor and the ranking work beyond
 
 from __future__ import annotations
 
-from ingest.terms import content_words, text_language
+import random
+
+from ingest.terms import content_words, covered, text_language
 from tests.languages import SAMPLES
 
 
@@ -85,3 +87,55 @@ def test_a_texts_language_is_told_by_its_script_then_its_function_words() -> Non
     assert detect_language(["", "  ", "—"]) == ""
     # Most passages decide: a Japanese book quoting an English sentence is Japanese.
     assert detect_language([SAMPLES["ja"], SAMPLES["ja"], SAMPLES["en"]]) == "ja"
+
+
+def test_covered_counts_what_content_words_would_in_every_language() -> None:
+    """The hybrid search's shortcut (covered) gives the count of the full analysis, for English
+    words and their stems, digits, stop words, accented and non-Latin text."""
+    rng = random.Random(7)
+    vocabulary = [
+        "the",
+        "studies",
+        "study",
+        "classes",
+        "class",
+        "running",
+        "runs",
+        "ran",
+        "volcanoes",
+        "volcano",
+        "1999",
+        "12",
+        "7",
+        "a_b",
+        "x",
+        "of",
+        "and",
+        "cities",
+        "city's",
+        "ocean",
+        "oceans",
+        "glasses",
+        "glass",
+        "sing",
+        "sings",
+        "sang",
+        "Röntgen",
+        "café",
+        "cathédrale",
+        "cathedrales",
+        "Häuser",
+        "Haus",
+        "москва",
+        "москвы",
+        "東京の大学",
+        "الكتاب",
+        "بالكتب",
+    ]
+    for _ in range(400):
+        passage = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 40)))
+        question = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 4)))
+        for language in ("en", "fr", "de", "ru", "ja", "ar", "xx"):
+            asked = content_words(question, language)
+            expected = len(asked & content_words(passage, language))
+            assert covered(asked, passage, language) == expected, (question, passage, language)
