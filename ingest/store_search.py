@@ -8,8 +8,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -28,7 +28,7 @@ from ingest.records import (
     source_of,
 )
 from ingest.store_indexes import VECTOR_REFINE_ROWS
-from ingest.terms import base_language, content_words, text_language
+from ingest.terms import base_language, content_words, covered, text_language
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -145,22 +145,10 @@ class SearchMixin:
             return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
         depth = max(HYBRID_DEPTH * k, 40)
 
-        # The keyword search and the vector search (with the query's embedding) side by side;
-        # then, side by side too, only what each lacks: the stored vectors of the passages only
-        # the keyword search found, the rows of those only the vector search found. Scattered
-        # reads cost per row at 10 M passages (bench/scale.py), so none is read twice.
-        keywords = _SEARCHES.submit(lambda: shown(self._keyword(query, depth, where, languages)))
-        try:
-            hits = shown(self._vector_hits(query, depth, where)) if self.embedder else []
-        finally:
-            keyword_rows = keywords.result()
-        by_id = {r["chunk_id"]: r for r in keyword_rows}
-        near = {h["chunk_id"] for h in hits}
-        vectors = _SEARCHES.submit(self.chunk_vectors, [c for c in by_id if c not in near])
-        try:
-            by_id.update((r["chunk_id"], r) for r in self._chunk_rows(list(near - by_id.keys())))
-        finally:
-            stored = vectors.result()
+        keyword_rows, hits, by_id, stored = self._candidates(
+            lambda: shown(self._keyword(query, depth, where, languages)),
+            lambda: shown(self._vector_hits(query, depth, where)) if self.embedder else [],
+        )
         vector_rows = [
             {**by_id[h["chunk_id"]], "_distance": h["_distance"]}
             for h in hits
@@ -170,6 +158,45 @@ class SearchMixin:
         fused = self._fuse(query, keyword_rows, vector_rows, stored, source_languages)
         best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
         return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
+
+    def _candidates(
+        self,
+        keyword: Callable[[], list[dict[str, Any]]],
+        vector: Callable[[], list[dict[str, Any]]],
+    ) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, np.ndarray]
+    ]:
+        """A hybrid search's candidates: the keyword rows, the vector hits, every candidate's
+        row by chunk id, and the stored vectors of the keyword rows.
+
+        The keyword search and the vector search (with the query's embedding) run side by side;
+        what each lacks is read as soon as that search is done, while the other may still run:
+        the rows of the vector hits, the stored vectors of the keyword rows. Scattered reads cost
+        per row at 10 M passages (bench/scale.py), so what the search finished first already
+        has is not read again; the one finished first reads all it lacks (a few rows or vectors
+        both lists share may be read twice, as the wait would cost more)."""
+        first_keyword = _SEARCHES.submit(keyword)
+        first_vector = _SEARCHES.submit(vector)
+        wait([first_keyword, first_vector], return_when=FIRST_COMPLETED)
+        if first_keyword.done():
+            keyword_rows = first_keyword.result()
+            vectors = _SEARCHES.submit(self.chunk_vectors, [r["chunk_id"] for r in keyword_rows])
+            hits = first_vector.result()
+            known = {r["chunk_id"] for r in keyword_rows}
+            rows = self._chunk_rows([h["chunk_id"] for h in hits if h["chunk_id"] not in known])
+            stored = vectors.result()
+        else:
+            hits = first_vector.result()
+            found = _SEARCHES.submit(self._chunk_rows, [h["chunk_id"] for h in hits])
+            keyword_rows = first_keyword.result()
+            near = {h["chunk_id"] for h in hits}
+            stored = self.chunk_vectors(
+                [r["chunk_id"] for r in keyword_rows if r["chunk_id"] not in near]
+            )
+            rows = found.result()
+        by_id = {r["chunk_id"]: r for r in keyword_rows}
+        by_id.update((r["chunk_id"], r) for r in rows)
+        return keyword_rows, hits, by_id, stored
 
     def _fuse(
         self,
@@ -236,8 +263,7 @@ class SearchMixin:
             if language not in by_language:
                 by_language[language] = content_words(query, language)
             asked = by_language[language]
-            held = content_words(passage, language)
-            cover = len(asked & held) / len(asked) if asked else 0.0
+            cover = covered(asked, passage, language) / len(asked) if asked else 0.0
             score = (
                 HYBRID_BM25 * bm25.get(cid, 0.0)
                 + HYBRID_COSINE * cosine.get(cid, 0.0)
