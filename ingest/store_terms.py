@@ -51,20 +51,30 @@ TERMS_SINCE_CHUNKER = 3  # sources read with an older chunker were read without 
 # 2: Latin-script languages other than English get stemmed words too. A source whose terms were
 # all made by this version (its file named its language and it was read in one go) is marked
 # with it; any other in a Latin-stemmed language has its terms made again from its passages.
-TERMS_VERSION = "2"
+# 3: Arabic-script words lose light10's endings and get the singular of a broken plural too
+# (ingest.terms._arabic_root): sources in those languages have their terms made again.
+TERMS_VERSION = "3"
+# The version at which each language's terms last changed: a source marked with an older one
+# has its terms made again (a French source marked "2" keeps its terms at version 3).
+_TERMS_CHANGED = {code: 2 for code in LATIN_STEMMED} | {
+    code: 3 for code in ("ar", "ara", "fa", "fas", "per", "ur", "urd")
+}
 
 
 def needs_backfill(record: SourceRecord, meta: dict[str, str] | None = None) -> bool:
     """Whether `record`'s terms have to be made (again) from its stored passages: it was read
-    before the terms index existed, or before Latin-script stemming while in such a language,
-    or its language was only told from its text after its passages were read."""
+    before the terms index existed, or before its language's terms last changed (Latin-script
+    stemming, Arabic broken plurals: _TERMS_CHANGED), or its language was only told from its
+    text after its passages were read."""
     meta = meta or {}
     languages = [base_language(c) for c in re.split(r"[\s,;]+", record.language) if c]
     if not record.visible or not any(code in TERMS_LANGUAGES for code in languages):
         return False
     if meta.get(f"terms_version:{record.source_id}") == TERMS_VERSION:
         return False
-    if any(code in LATIN_STEMMED for code in languages):
+    marked = meta.get(f"terms_version:{record.source_id}", "")
+    have = int(marked) if marked.isdigit() else 0
+    if any(have < _TERMS_CHANGED.get(code, 0) for code in languages):
         return True
     try:
         old = int(record.chunker or 0) < TERMS_SINCE_CHUNKER
@@ -188,7 +198,7 @@ class TermsMixin:
         """chunk_id and BM25 _score of the best `limit` passages for `query` by its
         index_terms, analysed for the `languages` of the sources searched; [] when the query
         needs none or no passage has any."""
-        words = index_terms(query, languages)
+        words = index_terms(query, languages, question=True)
         table = self._terms_table() if words else None
         if table is None:
             return []

@@ -178,7 +178,9 @@ _ARABIC_FOLD = str.maketrans(
     }  # fmt: skip
 )
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
-_ARABIC_SUFFIXES = ("ات", "ون", "ين", "ان", "ها", "ا")  # "ا" last: the plural's first
+# light10's endings, folded (ة is ه): the plurals and duals, "her", the nisba (عربية, عربي),
+# the feminine; "ا" last: the plural's first. One is taken off, when three letters are left.
+_ARABIC_SUFFIXES = ("ات", "ون", "ين", "ان", "ها", "يه", "ه", "ي", "ا")
 
 
 def stopwords(language: str) -> frozenset[str]:
@@ -264,6 +266,9 @@ def content_words(text: str, language: str | None = None) -> set[str]:
             continue
         if arabic and raw not in stop and _ARABIC.search(raw):
             raw = _arabic_stem(raw)
+            root = _arabic_root(raw)
+            if root:
+                words.add(root)
         if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
             continue
         words.add(stem(raw))
@@ -338,7 +343,7 @@ def _piece_sequence(word: str, particles: bool) -> Iterator[str]:
         yield stem(rest)
 
 
-def index_terms(text: str, languages: Collection[str] = ()) -> str:
+def index_terms(text: str, languages: Collection[str] = (), question: bool = False) -> str:
     """`text` as the words a keyword index needs where LanceDB's English analysis falls short:
     for the scripts its word tokenizer cannot cut or stem (it takes a run of Chinese or
     Japanese for one word, an Arabic word with its article and vowels for another word, and
@@ -349,7 +354,10 @@ def index_terms(text: str, languages: Collection[str] = ()) -> str:
     Italian, Portuguese or Dutch, every Latin-script word without its accents, its plural and
     gender endings and the language's function words (latin_stem), once per such language. In
     order, repeats kept (BM25 counts them), separated by spaces; "" when the text needs none of
-    it (the main keyword index reads it well)."""
+    it (the main keyword index reads it well). An Arabic word of a broken-plural shape gives its
+    light stem and its singular's letters (_arabic_root); in a `question` only the latter, so a
+    passage that has the word itself does not count it twice against one that has its other
+    number."""
     latin = sorted({code for code in map(base_language, languages) if code in LATIN_STEMMED})
     other_scripts = not text.isascii() and _NEEDS_TERMS.search(text) is not None
     if not latin and not other_scripts:
@@ -368,7 +376,12 @@ def index_terms(text: str, languages: Collection[str] = ()) -> str:
         if _SEGMENTED_RUN.search(raw):
             out.extend(_piece_sequence(raw, particles=True))
         elif arabic and _ARABIC.search(raw):
-            out.append(_arabic_stem(raw))
+            light = _arabic_stem(raw)
+            root = _arabic_root(light)
+            if not (root and question):
+                out.append(light)
+            if root:
+                out.append(root)
         elif _CYRILLIC.search(raw):
             out.append(_strip_ending(raw, _CYRILLIC_ENDINGS, 3))
         elif _DEVANAGARI.search(raw):
@@ -464,6 +477,23 @@ def _arabic_stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
+
+
+def _arabic_root(word: str) -> str | None:
+    """The singular's letters of a light-stemmed (_arabic_stem) word of a common broken-plural
+    pattern, which no ending-stripping reaches: أفعال (اولاد: ولد, اسباب: سبب), فعال/فعول/فعيل
+    (رجال: رجل, قلوب: قلب, طريق: طرق — so كتاب meets its plural كتب, مدينة meets مدن), and
+    the five-letter plurals with an alif after two letters (مساجد: مسجد, مدارس: مدرس — the
+    light stem of مدرسة). None when the word has none of these shapes. It is a term beside the
+    light stem, never instead: the exact word still counts most."""
+    n = len(word)
+    if n == 5 and word[0] == "ا" and word[3] == "ا":
+        return word[1:3] + word[4]
+    if n == 4 and word[2] in "اوي":
+        return word[:2] + word[3]
+    if n == 5 and word[2] == "ا":
+        return word[:2] + word[3:]
+    return None
 
 
 @functools.lru_cache(maxsize=1 << 18)  # a search stems the same words in hundreds of passages
