@@ -482,7 +482,8 @@ def _arabic_stem(word: str) -> str:
 def _arabic_root(word: str) -> str | None:
     """The singular's letters of a light-stemmed (_arabic_stem) word of a common broken-plural
     pattern, which no ending-stripping reaches: أفعال (اولاد: ولد, اسباب: سبب), فعال/فعول/فعيل
-    (رجال: رجل, قلوب: قلب, طريق: طرق — so كتاب meets its plural كتب, مدينة meets مدن), and
+    (رجال: رجل, قلوب: قلب, طريق: طرق — so كتاب meets its plural كتب, مدينة meets مدن), أفعلة
+    and أفعل (اسلحة: سلح as سلاح gives, اشهر: شهر, اكبر: كبر as كبير gives), and
     the five-letter plurals with an alif after two letters (مساجد: مسجد, مدارس: مدرس — the
     light stem of مدرسة). None when the word has none of these shapes. It is a term beside the
     light stem, never instead: the exact word still counts most."""
@@ -491,6 +492,8 @@ def _arabic_root(word: str) -> str | None:
         return word[1:3] + word[4]
     if n == 4 and word[2] in "اوي":
         return word[:2] + word[3]
+    if n == 4 and word[0] == "ا":
+        return word[1:]
     if n == 5 and word[2] == "ا":
         return word[:2] + word[3:]
     return None

@@ -155,6 +155,9 @@ def test_arabic_broken_plurals_meet_their_singulars() -> None:
         ("المدينة", "أكبر مدنها"),
         ("القلب", "أمراض القلوب"),
         ("العربية", "الخط العربي"),
+        ("السلاح", "مخازن الأسلحة"),
+        ("الشهر", "بعد ستة أشهر"),
+        ("كبير", "أكبر مدنها"),
     ]
     for question, passage in pairs:
         asked = content_words(question, "ar")
