@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 # is built from there on. Measured with the script in bench/ingest.py (`--vector-search`).
 VECTOR_INDEX_THRESHOLD = 50_000
 # The vector index: IVF with RaBitQ codes of VECTOR_RQ_BITS bits per dimension (192 bytes per
-# 384-d vector), probing an eighth of the partitions (at least 20), the best
-# VECTOR_REFINE_ROWS[kind] candidates re-ranked with the exact vectors whatever the limit.
+# 384-d vector), probing an eighth of the partitions (at least 20, at most VECTOR_MAX_PROBES),
+# the best VECTOR_REFINE_ROWS[kind] candidates re-ranked with the exact vectors whatever the
+# limit.
 # IVF_PQ (48 one-byte codes) was the first choice; its distances were too coarse at scale:
 # recall@10 at 10 M vectors (1,024 partitions, bench/scale.py, 60 queries) 0.90 with 400 rows
 # re-ranked, 0.94 with 800, 0.97 with 1,600, at 32, 64 or 128 probes alike — and the 800
@@ -38,6 +39,11 @@ VECTOR_INDEX_THRESHOLD = 50_000
 VECTOR_INDEX_KIND = "IVF_RQ"
 VECTOR_RQ_BITS = 4
 VECTOR_REFINE_ROWS = {"IVF_RQ": 40, "IVF_PQ": 800}
+# Probes at most: each reads its partition's codes (~1.9 MB at 10 M vectors: 9,800 vectors of
+# 192 bytes), so a question reads 240 MB of codes at 128 probes, 120 MB at 64. At 10 M vectors
+# (1,024 partitions, bench/scale.py's 60 queries) recall@10 was 1.000 at 128, 64 and 48
+# probes, 0.993 at 32.
+VECTOR_MAX_PROBES = 64
 # Every vector is compared with every centroid when the index is built: past ~1 M vectors that
 # comparison, not the training, is the build's cost, so partitions stop growing there (at 50 M
 # vectors a query then scans its probes' ~50,000 codes each, still milliseconds).
@@ -216,7 +222,7 @@ class IndexMixin:
 
     def _nprobes(self) -> int:
         partitions = int(self.meta().get("vector_index_partitions", "0"))
-        return max(20, partitions // 8)
+        return min(VECTOR_MAX_PROBES, max(20, partitions // 8))
 
 
 def _id_indexes(
