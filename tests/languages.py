@@ -217,6 +217,10 @@ KEYWORD_QUESTIONS: dict[str, list[tuple[str, int]]] = {
         ("أهرامات الجيزة", 2),
         ("القهوة اليمنية", 3),
         ("فن الخط", 4),
+        # the singular of a broken plural the article uses: مدنها, للملوك, الحروف
+        ("أكبر مدينة", 1),
+        ("قبر الملك", 2),
+        ("رسم كل حرف", 4),
     ],
     # Other forms of the words the articles use: Кремль/Кремля, озеро/озера, коллекция/коллекций…
     "ru": [
