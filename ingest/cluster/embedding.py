@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,12 +40,11 @@ class EmbedActor:
     def __init__(self, make: Embedder | EmbedderFactory, threads: int) -> None:
         if threads:
             # Ray sets OMP_NUM_THREADS=1 for an actor of one logical CPU (these hold none):
-            # the node's cores go to the model, as the local run's embedder has them.
+            # the node's cores go to the model, as the local run's embedder has them. Torch
+            # reads it when first imported; one a reused worker imported already is told.
             os.environ["OMP_NUM_THREADS"] = str(threads)
-            with contextlib.suppress(ImportError):
-                import torch
-
-                torch.set_num_threads(threads)
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(threads)
         self.embedder = build_embedder(make)
         if threads and hasattr(self.embedder, "threads"):
             self.embedder.threads = threads  # ONNX Runtime's threads (ingest.embedding_onnx)
