@@ -39,11 +39,14 @@ TERMS_INDEX_PARAMS: dict[str, Any] = {
 }
 
 
+# Arabic, Persian and Urdu: their words are folded and stemmed as Arabic (ingest.terms)
+_ARABIC_SCRIPT = frozenset({"ar", "ara", "fa", "fas", "per", "ur", "urd"})
 # Languages whose text needs the terms index, as ZIM (ISO 639-3) and EPUB (BCP 47) metadata
 # name them: a source in one of them read before the index existed gets its terms afterwards.
 TERMS_LANGUAGES = frozenset(
     {"ja", "jpn", "zh", "zho", "chi", "ko", "kor", "th", "tha", "lo", "lao", "my", "mya", "bur"}
-    | {"km", "khm", "ar", "ara", "fa", "fas", "per", "ur", "urd"}
+    | {"km", "khm"}
+    | _ARABIC_SCRIPT
     | {"ru", "rus", "uk", "ukr", "be", "bel", "hi", "hin", "mr", "mar", "ne", "nep"}
     | LATIN_STEMMED
 )
@@ -56,9 +59,7 @@ TERMS_SINCE_CHUNKER = 3  # sources read with an older chunker were read without 
 TERMS_VERSION = "3"
 # The version at which each language's terms last changed: a source marked with an older one
 # has its terms made again (a French source marked "2" keeps its terms at version 3).
-_TERMS_CHANGED = {code: 2 for code in LATIN_STEMMED} | {
-    code: 3 for code in ("ar", "ara", "fa", "fas", "per", "ur", "urd")
-}
+_TERMS_CHANGED = {code: 2 for code in LATIN_STEMMED} | {code: 3 for code in _ARABIC_SCRIPT}
 
 
 def needs_backfill(record: SourceRecord, meta: dict[str, str] | None = None) -> bool:
@@ -70,9 +71,9 @@ def needs_backfill(record: SourceRecord, meta: dict[str, str] | None = None) -> 
     languages = [base_language(c) for c in re.split(r"[\s,;]+", record.language) if c]
     if not record.visible or not any(code in TERMS_LANGUAGES for code in languages):
         return False
-    if meta.get(f"terms_version:{record.source_id}") == TERMS_VERSION:
-        return False
     marked = meta.get(f"terms_version:{record.source_id}", "")
+    if marked == TERMS_VERSION:
+        return False
     have = int(marked) if marked.isdigit() else 0
     if any(have < _TERMS_CHANGED.get(code, 0) for code in languages):
         return True

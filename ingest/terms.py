@@ -269,7 +269,7 @@ def content_words(text: str, language: str | None = None) -> set[str]:
             root = _arabic_root(raw)
             if root:
                 words.add(root)
-        if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
+        if not _is_content_word(raw, stop):
             continue
         words.add(stem(raw))
         if latin and raw.isalpha():
@@ -278,6 +278,12 @@ def content_words(text: str, language: str | None = None) -> set[str]:
             # meets the words as it always did.
             words.add(latin_stem(raw, language))
     return words
+
+
+def _is_content_word(raw: str, stop: frozenset[str]) -> bool:
+    """Whether a (stemmed where its script is) word counts as a topic word: not a stop word,
+    not a single character, not a number under three digits."""
+    return not (len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3)
 
 
 def covered(asked: set[str], text: str, language: str) -> int:
@@ -296,7 +302,7 @@ def covered(asked: set[str], text: str, language: str) -> int:
     found = set()
     for m in _covering(frozenset(asked)).finditer(lowered):
         raw = m.group()
-        if len(raw) < 2 or raw in stop or raw.isdigit() and len(raw) < 3:
+        if not _is_content_word(raw, stop):
             continue
         s = stem(raw)
         if s in asked:

@@ -88,9 +88,12 @@ class ClusterEmbedder:
     def batch_size(self) -> int:
         """Texts the run's embedder thread hands over at once: IN_FLIGHT_PER_ACTOR sub-batches
         for each actor. Known once the actors are placed (start)."""
+        self._require_started()
+        return self._step * len(self._actors) * IN_FLIGHT_PER_ACTOR
+
+    def _require_started(self) -> None:
         if self._pool is None:
             raise RuntimeError("ClusterEmbedder.start() places the actors before it embeds")
-        return self._step * len(self._actors) * IN_FLIGHT_PER_ACTOR
 
     def start(self) -> None:
         """Place the actors and load their models (in parallel; once). The sub-batch size is
@@ -131,8 +134,7 @@ class ClusterEmbedder:
         log.info("%d embedding actors, %d texts per sub-batch", len(actors), self._step)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if self._pool is None:
-            raise RuntimeError("ClusterEmbedder.start() places the actors before it embeds")
+        self._require_started()
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         parts = [list(texts[i : i + self._step]) for i in range(0, len(texts), self._step)]
