@@ -20,6 +20,7 @@ from ingest.embedding import (
     EmbedderUnavailable,
     SentenceTransformerEmbedder,
     default_model_dir,
+    model_languages,
 )
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,16 @@ class EmbedderModel:
     dim: int
     origin: str
     max_tokens: int = 0  # the model's input window (max_seq_length), 0 when it does not say
+    languages: frozenset[str] | None = None  # what its card says it reads; None: any
 
     @property
     def is_default(self) -> bool:
         return self.name == DEFAULT_MODEL_NAME
+
+    @property
+    def reads(self) -> str:
+        """The languages it reads, for a listing: "en", "ar, fr", or "any language"."""
+        return ", ".join(sorted(self.languages)) if self.languages else "any language"
 
 
 def read_embedder_folder(folder: Path | str, origin: str = "given") -> EmbedderModel:
@@ -72,7 +79,9 @@ def read_embedder_folder(folder: Path | str, origin: str = "given") -> EmbedderM
         ) from exc
     if dim <= 0:
         raise EmbedderUnavailable(f"{folder}: the vector size is not in its Pooling/Dense files.")
-    return EmbedderModel(folder, _name(folder), dim, origin, _max_tokens(folder))
+    return EmbedderModel(
+        folder, _name(folder), dim, origin, _max_tokens(folder), model_languages(folder)
+    )
 
 
 def embedder_for(folder: str | Path | None, device: Device = "auto") -> Embedder:

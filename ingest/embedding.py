@@ -63,6 +63,31 @@ class PromptedEmbedder(Embedder, Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+@runtime_checkable
+class LanguageEmbedder(Protocol):
+    """An embedder that knows the languages its model was trained on (its card names them)."""
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """ISO 639-1 codes; None when the card does not say or says multilingual."""
+        ...
+
+
+def embedder_languages(embedder: object) -> frozenset[str] | None:
+    """The languages whose meaning an embedder's vectors carry; None: any (not said)."""
+    return embedder.languages if isinstance(embedder, LanguageEmbedder) else None
+
+
+def reads_language(languages: frozenset[str] | None, language: str) -> bool:
+    """Whether an embedder reading `languages` (None: any) gives text in `language` meaningful
+    vectors. all-MiniLM-L6-v2 reads English: Arabic or Japanese passages get vectors that rank
+    them at random, and a cosine between two of them says nothing. An unknown language ("")
+    counts as read, as before any language was known."""
+    from ingest.terms import base_language
+
+    return languages is None or not language or base_language(language) in languages
+
+
 EmbedderFactory = Callable[[], Embedder]
 
 
@@ -216,6 +241,10 @@ class SentenceTransformerEmbedder:
     def asymmetric(self) -> bool:
         return bool(self._prompts().get("query"))
 
+    @property
+    def languages(self) -> frozenset[str] | None:
+        return card_languages(self.model_dir)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Passages, with the model's passage prompt when it has one."""
         prompts = self._prompts()
@@ -246,6 +275,54 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+_CARD_LANGUAGE = re.compile(r"^language:[ \t]*(?P<inline>.*)$", re.MULTILINE)
+_CARD_ITEM = re.compile(r"^[ \t]*-[ \t]*(?P<item>\S+)[ \t]*$")
+
+
+def card_languages(model_dir: Path) -> frozenset[str] | None:
+    """model_languages, read once per folder for each search's fusion (an embedder's folder does
+    not change under it)."""
+    key = str(model_dir)
+    if key not in _CARD_CACHE:
+        _CARD_CACHE[key] = model_languages(model_dir)
+    return _CARD_CACHE[key]
+
+
+_CARD_CACHE: dict[str, frozenset[str] | None] = {}
+
+
+def model_languages(model_dir: Path) -> frozenset[str] | None:
+    """The languages a model folder's card (README.md, its front matter's `language:`, as
+    Hugging Face writes it: one code, a [list] or "- code" lines) says it reads, as ISO 639-1
+    codes; None when the card is missing, does not say, or says "multilingual"."""
+    from ingest.terms import base_language
+
+    try:
+        card = (model_dir / "README.md").read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    if not card.startswith("---"):
+        return None
+    front = card[3:].split("\n---", 1)[0]
+    found = _CARD_LANGUAGE.search(front)
+    if found is None:
+        return None
+    inline = found["inline"].strip()
+    if inline:
+        items = [i.strip(" '\"") for i in inline.strip("[]").split(",")]
+    else:
+        items = []
+        for line in front[found.end() :].lstrip("\n").splitlines():
+            item = _CARD_ITEM.match(line)
+            if item is None:
+                break
+            items.append(item["item"].strip("'\""))
+    codes = {base_language(i) for i in items if i}
+    if not codes or "multilingual" in codes:
+        return None
+    return frozenset(codes)
+
+
 def model_prompts(model_dir: Path) -> dict[str, str]:
     """ "query" / "passage" / "document" -> the text a model wants before such an input, from
     its config_sentence_transformers.json ({} when it names none)."""
@@ -271,9 +348,12 @@ class HashingEmbedder:
     text gives the same vector in every process (crc32, not Python's salted hash).
     """
 
-    def __init__(self, dim: int = 64, name: str | None = None) -> None:
+    def __init__(
+        self, dim: int = 64, name: str | None = None, languages: frozenset[str] | None = None
+    ) -> None:
         self._dim = dim
         self._name = name or f"hashing-{dim}"
+        self._languages = languages  # any, unless a test says otherwise
 
     @property
     def name(self) -> str:
@@ -282,6 +362,10 @@ class HashingEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        return self._languages
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)

@@ -43,6 +43,7 @@ from ingest.embedding import (
     Embedder,
     EmbedderUnavailable,
     SentenceTransformerEmbedder,
+    card_languages,
     default_model_dir,
 )
 from ingest.locations import default_home
@@ -410,6 +411,10 @@ class OnnxEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        return card_languages(self.model_dir)
 
     @property
     def backend(self) -> str | None:

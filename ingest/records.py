@@ -142,6 +142,7 @@ class Hit:
     source_title: str
     source_kind: str
     source_path: str
+    language: str = ""  # the source's (ISO 639-1), "" when not known
 
 
 def source_of(chunk_id: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ingest import indexes as ix
 from ingest.documents import Locator
-from ingest.embedding import embed_with_query
+from ingest.embedding import embed_with_query, embedder_languages, reads_language
 from ingest.errors import StoreError
 from ingest.query_vectors import QueryVectors
 from ingest.records import (
@@ -28,7 +28,7 @@ from ingest.records import (
     source_of,
 )
 from ingest.store_indexes import VECTOR_REFINE_ROWS
-from ingest.terms import base_language, content_words, covered, text_language
+from ingest.terms import base_language, content_words, covered, script_language, text_language
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -144,10 +144,14 @@ class SearchMixin:
             rows = shown(self._vector(query, fetch, where))[:k]
             return [self._hit(r, 1.0 - r["_distance"], visible) for r in rows]
         depth = max(HYBRID_DEPTH * k, 40)
+        # Meaning counts only where the embedder reads the question's language (the vector
+        # half is not even asked otherwise) and, in _fuse, each passage's.
+        read = embedder_languages(self.embedder)
+        meaning = self.embedder is not None and reads_language(read, script_language(query))
 
         keyword_rows, hits, by_id, stored = self._candidates(
             lambda: shown(self._keyword(query, depth, where, languages)),
-            lambda: shown(self._vector_hits(query, depth, where)) if self.embedder else [],
+            lambda: shown(self._vector_hits(query, depth, where)) if meaning else [],
         )
         vector_rows = [
             {**by_id[h["chunk_id"]], "_distance": h["_distance"]}
@@ -155,7 +159,7 @@ class SearchMixin:
             if h["chunk_id"] in by_id
         ]
         source_languages = {sid: base_language(r.language) for sid, r in visible.items()}
-        fused = self._fuse(query, keyword_rows, vector_rows, stored, source_languages)
+        fused = self._fuse(query, keyword_rows, vector_rows, stored, source_languages, meaning)
         best = sorted(fused, key=lambda cid: (-fused[cid][0], cid))[:k]
         return [self._hit(fused[cid][1], fused[cid][0], visible) for cid in best]
 
@@ -205,6 +209,7 @@ class SearchMixin:
         vector_rows: list[dict[str, Any]],
         stored: dict[str, np.ndarray],
         source_languages: dict[str, str],
+        meaning: bool = True,
     ) -> dict[str, tuple[float, dict[str, Any]]]:
         """Hybrid scores of the union of the keyword and vector candidates (see HYBRID_*).
 
@@ -214,56 +219,40 @@ class SearchMixin:
         list is compared with its `stored` vector, or embedded now when its source has none yet
         (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning) — and those
         vectors are kept (ingest.query_vectors): the next search and stage 2 take them from there.
+        The cosine counts only for a passage in a language the embedder reads, and only when
+        `meaning` (the embedder reads the question's): elsewhere it is noise, and BM25 and the
+        question's words decide.
         """
         rows: dict[str, dict[str, Any]] = {}
-        cosine: dict[str, float] = {}
         for r in vector_rows:
             rows.setdefault(r["chunk_id"], r)
-            cosine[r["chunk_id"]] = 1.0 - float(r["_distance"])
         top_bm25 = max((float(r["_score"]) for r in keyword_rows), default=0.0) or 1.0
         bm25: dict[str, float] = {}
         for r in keyword_rows:
             rows.setdefault(r["chunk_id"], r)
             bm25[r["chunk_id"]] = float(r["_score"]) / top_bm25
-        if self.embedder is not None:
-            missing = [cid for cid in bm25 if cid not in cosine]
-            qvec: np.ndarray | None = None
-            for cid in missing:
-                if cid in stored:
-                    qvec = self._query_vector(query) if qvec is None else qvec
-                    cosine[cid] = float(stored[cid] @ qvec)
-            kept_store = self.query_vectors()
-            kept = kept_store.lookup(c for c in missing if c not in stored)
-            for cid, vec in kept.items():
-                qvec = self._query_vector(query) if qvec is None else qvec
-                cosine[cid] = float(vec @ qvec)
-            unembedded = [c for c in missing if c not in stored and c not in kept]
-            unembedded = unembedded[: _embed_allowance()]
-            if unembedded:
-                from ingest.chunking import embedding_text
-
-                texts = [
-                    embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
-                    for c in unembedded
-                ]
-                t0 = time.perf_counter()
-                qv, vecs = embed_with_query(self.embedder, query, texts)
-                _EMBED_COST.measured((time.perf_counter() - t0) / (len(texts) + 1))
-                for cid, vec in zip(unembedded, vecs, strict=True):
-                    cosine[cid] = float(vec @ qv)
-                kept_store.save(unembedded, vecs)  # for later searches, and for stage 2
-        # The question's words as each passage's language has them (its source's, else told from
-        # its words): a question of a few words ("cathedrale celebre") has no function words to
-        # tell its own language by.
+        # Each passage's language: its source's, else told from its words.
+        passages = {cid: f"{r['title']} {r['section']} {r['text']}" for cid, r in rows.items()}
+        language = {
+            cid: source_languages.get(r["source_id"]) or text_language(passages[cid])
+            for cid, r in rows.items()
+        }
+        read = embedder_languages(self.embedder)
+        cosine = (
+            self._cosines(query, rows, bm25, vector_rows, stored, read, language)
+            if meaning and self.embedder is not None
+            else {}
+        )
+        # The question's words as each passage's language has them: a question of a few words
+        # ("cathedrale celebre") has no function words to tell its own language by.
         by_language: dict[str, set[str]] = {}
         fused = {}
         for cid, row in rows.items():
-            passage = f"{row['title']} {row['section']} {row['text']}"
-            language = source_languages.get(row["source_id"]) or text_language(passage)
-            if language not in by_language:
-                by_language[language] = content_words(query, language)
-            asked = by_language[language]
-            cover = covered(asked, passage, language) / len(asked) if asked else 0.0
+            lang = language[cid]
+            if lang not in by_language:
+                by_language[lang] = content_words(query, lang)
+            asked = by_language[lang]
+            cover = covered(asked, passages[cid], lang) / len(asked) if asked else 0.0
             score = (
                 HYBRID_BM25 * bm25.get(cid, 0.0)
                 + HYBRID_COSINE * cosine.get(cid, 0.0)
@@ -271,6 +260,50 @@ class SearchMixin:
             )
             fused[cid] = (score, row)
         return fused
+
+    def _cosines(
+        self,
+        query: str,
+        rows: dict[str, dict[str, Any]],
+        bm25: dict[str, float],
+        vector_rows: list[dict[str, Any]],
+        stored: dict[str, np.ndarray],
+        read: frozenset[str] | None,
+        language: dict[str, str],
+    ) -> dict[str, float]:
+        """The cosine to the query of each candidate in a language the embedder reads: from the
+        vector search, the stored vectors, the kept ones, or embedded now (see _fuse)."""
+        assert self.embedder is not None
+        cosine: dict[str, float] = {}
+        for r in vector_rows:
+            cosine[r["chunk_id"]] = 1.0 - float(r["_distance"])
+        missing = [c for c in bm25 if c not in cosine and reads_language(read, language[c])]
+        qvec: np.ndarray | None = None
+        for cid in missing:
+            if cid in stored:
+                qvec = self._query_vector(query) if qvec is None else qvec
+                cosine[cid] = float(stored[cid] @ qvec)
+        kept_store = self.query_vectors()
+        kept = kept_store.lookup(c for c in missing if c not in stored)
+        for cid, vec in kept.items():
+            qvec = self._query_vector(query) if qvec is None else qvec
+            cosine[cid] = float(vec @ qvec)
+        unembedded = [c for c in missing if c not in stored and c not in kept]
+        unembedded = unembedded[: _embed_allowance()]
+        if unembedded:
+            from ingest.chunking import embedding_text
+
+            texts = [
+                embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
+                for c in unembedded
+            ]
+            t0 = time.perf_counter()
+            qv, vecs = embed_with_query(self.embedder, query, texts)
+            _EMBED_COST.measured((time.perf_counter() - t0) / (len(texts) + 1))
+            for cid, vec in zip(unembedded, vecs, strict=True):
+                cosine[cid] = float(vec @ qv)
+            kept_store.save(unembedded, vecs)  # for later searches, and for stage 2
+        return {c: v for c, v in cosine.items() if reads_language(read, language[c])}
 
     def _keyword(
         self, query: str, limit: int, where: str | None, languages: Collection[str] = ()
@@ -385,6 +418,7 @@ class SearchMixin:
             source_title=src.title,
             source_kind=src.kind,
             source_path=src.path,
+            language=base_language(src.language),
         )
 
     def chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Hit]:

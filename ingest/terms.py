@@ -214,6 +214,21 @@ def detect_language(texts: Sequence[str]) -> str:
     return max(votes, key=lambda code: votes[code]) if votes else ""
 
 
+def script_language(text: str) -> str:
+    """The language a text's writing system tells ("ja" for kana, "ar" for Arabic script, one
+    of the Cyrillic languages by its function words…); "" for text in the Latin alphabet (or
+    without letters), whose script does not tell it: a question of a few words seldom has the
+    function words to tell it by."""
+    if text.isascii():
+        return ""
+    lang = next((code for pattern, code in _SCRIPT_LANGUAGES if pattern.search(text)), "")
+    if lang:
+        return lang
+    if _CYRILLIC.search(text) or _ARABIC.search(text) or _DEVANAGARI.search(text):
+        return text_language(text)
+    return ""
+
+
 def text_language(text: str, words: set[str] | frozenset[str] | None = None) -> str:
     """The language of `text` among those with stop words: by script, then by the function
     words it uses most; "en" when nothing says otherwise. `words`: its lower-cased words, when

@@ -29,8 +29,8 @@ import numpy as np
 from app.settings import SearchMode
 from ingest.chunking import sentence_spans
 from ingest.documents import Locator
-from ingest.embedding import embed_with_query
-from ingest.terms import content_words
+from ingest.embedding import embed_with_query, embedder_languages, reads_language
+from ingest.terms import content_words, script_language
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ class Passage:
     source_path: str = ""
     score: float = 0.0  # the store's ranking score
     relevance: float = 0.0  # share of the question's content words found in the passage
-    similarity: float | None = None  # cosine to the question, when an embedder was given
+    similarity: float | None = None  # cosine to the question, when the embedder reads both
+    language: str = ""  # the source's, "" when not known
     truncated: bool = False  # cut to fit the prompt budget
 
     @property
@@ -236,7 +237,15 @@ class PassageRetriever:
         if self.embedder is not None:
             # Only chunks that the keywords leave undecided are embedded, and only the best
             # ranked of them: the rest would not make the cut anyway.
-            undecided = [i for i, p in enumerate(scored) if p.relevance < cfg.keyword_strong]
+            # A cosine says nothing where the embedder does not read the question's or the
+            # passage's language (ingest.embedding.reads_language): keywords alone decide there.
+            read = embedder_languages(self.embedder)
+            meaning = reads_language(read, script_language(query))
+            undecided = [
+                i
+                for i, p in enumerate(scored)
+                if p.relevance < cfg.keyword_strong and meaning and reads_language(read, p.language)
+            ]
             undecided = undecided[: cfg.semantic_checks]
             if undecided:
                 sims = self._similarities(query, [scored[i] for i in undecided])
@@ -375,4 +384,5 @@ def _passage_from_hit(hit: Any) -> Passage:
         source_kind=getattr(hit, "source_kind", ""),
         source_path=getattr(hit, "source_path", ""),
         score=float(getattr(hit, "score", 0.0)),
+        language=getattr(hit, "language", ""),
     )

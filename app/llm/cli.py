@@ -123,7 +123,10 @@ def _print_embedders(embedders: list[tuple[Any, bool]]) -> None:
     for model, chosen in embedders:
         mark = "  *" if chosen else "   "
         window = f", {model.max_tokens} tokens" if model.max_tokens else ""
-        print(f"{mark} {model.name.split('@')[0]}  [{model.origin}] {model.dim} dimensions{window}")
+        print(
+            f"{mark} {model.name.split('@')[0]}  [{model.origin}] {model.dim} dimensions{window}"
+            f", reads {model.reads}"
+        )
         print(f"     {model.folder}")
     print(f"  Put more sentence-transformers model folders in {paths.embedders_dir()}")
 

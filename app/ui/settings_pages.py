@@ -307,7 +307,8 @@ class RetrievalPage(SettingsPage):
             label = (
                 "Bundled: all-MiniLM-L6-v2 (English, 384 dimensions)"
                 if model.origin == "bundled"
-                else f"{model.name.split('@')[0]} ({model.origin}, {model.dim} dimensions)"
+                else f"{model.name.split('@')[0]} ({model.origin}, {model.dim} dimensions, "
+                f"reads {model.reads})"
             )
             self.embedder_combo.addItem(label, str(model.folder))
         if current and self.embedder_combo.findData(current) < 0:

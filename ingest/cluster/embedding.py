@@ -21,7 +21,7 @@ import numpy as np
 from ingest.cluster.session import Cluster
 from ingest.cluster.throughput import NodeThroughput
 from ingest.embed_worker import EMBED_SUB_BATCH
-from ingest.embedding import Embedder, EmbedderFactory, build_embedder
+from ingest.embedding import Embedder, EmbedderFactory, build_embedder, embedder_languages
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,10 @@ class ClusterEmbedder:
     @property
     def dim(self) -> int:
         return self._dim or self._local.dim
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        return embedder_languages(self._local)
 
     @property
     def batch_size(self) -> int:

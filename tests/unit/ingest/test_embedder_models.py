@@ -54,7 +54,16 @@ def fake_model(folder: Path, *, dim: int = 768, dense: int | None = None, config
 def test_the_bundled_model_keeps_its_name() -> None:
     model = read_embedder_folder(default_model_dir())
     assert (model.name, model.dim, model.max_tokens) == (DEFAULT_MODEL_NAME, 384, 256)
-    assert model.is_default
+    assert model.is_default and model.reads == "en"
+
+
+def test_a_folder_says_the_languages_its_card_names(tmp_path: Path) -> None:
+    folder = fake_model(tmp_path / "arabic-model")
+    (folder / "README.md").write_text("---\nlanguage:\n- ar\n- fr\n---\n")
+    assert read_embedder_folder(folder).reads == "ar, fr"
+    assert embedder_for(folder, device="cpu").languages == frozenset({"ar", "fr"})
+    (folder / "README.md").write_text("---\nlanguage: multilingual\n---\n")
+    assert read_embedder_folder(folder).reads == "any language"
 
 
 def test_a_folder_is_named_by_its_model_wherever_it_is_copied(tmp_path: Path) -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedding import Embedder, EmbedderUnavailable, HashingEmbedder, default_model_dir
+from ingest.embedding import (
+    Embedder,
+    EmbedderUnavailable,
+    HashingEmbedder,
+    default_model_dir,
+    embedder_languages,
+    model_languages,
+    reads_language,
+)
 
 
 def test_hashing_embedder_gives_unit_float32_rows() -> None:
@@ -115,3 +123,39 @@ def test_the_embedder_thread_hands_a_gpu_its_whole_batch(tmp_path: Path) -> None
     worker._embed(EmbedBatch("s", [f"s:{i}:0" for i in range(n)], list(range(n)), ["t"] * n, n))
     assert emb.sizes == [1000, 1000, 500]
     assert worker.outbox.get().vectors.shape == (n, 8)
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        ("language: en\nlicense: apache-2.0", {"en"}),
+        ("language: [en, 'fr']", {"en", "fr"}),
+        ("tags:\n- x\nlanguage:\n- ar\n- eng\n- zh-CN\nlicense: mit", {"ar", "en", "zh"}),
+        ("language:\n- multilingual\n- ar\n- de", None),
+        ("license: apache-2.0", None),
+    ],
+)
+def test_a_model_card_says_which_languages_its_vectors_read(
+    tmp_path: Path, front: str, expected: set[str] | None
+) -> None:
+    (tmp_path / "README.md").write_text(f"---\n{front}\n---\n# A model\nlanguage: xx\n")
+    found = model_languages(tmp_path)
+    assert found == (frozenset(expected) if expected is not None else None)
+    assert model_languages(tmp_path / "nowhere") is None
+
+
+def test_an_embedder_reads_its_languages_and_any_it_does_not_know() -> None:
+    english = frozenset({"en"})
+    assert reads_language(english, "en") and reads_language(english, "eng")
+    assert not reads_language(english, "ar") and not reads_language(english, "ja")
+    assert reads_language(english, "") and reads_language(None, "ar")
+    assert embedder_languages(HashingEmbedder()) is None
+    assert embedder_languages(HashingEmbedder(languages=english)) == english
+
+
+def test_the_bundled_embedder_reads_english() -> None:
+    try:
+        folder = default_model_dir()
+    except EmbedderUnavailable as exc:
+        pytest.skip(str(exc))
+    assert model_languages(folder) == frozenset({"en"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.embedding import HashingEmbedder
@@ -192,3 +193,47 @@ def test_an_arabic_library_of_the_previous_version_meets_broken_plurals(
     assert new.terms_backfill_pending() == []
     for question in ("الملك", "ملك"):
         assert new.search(question, k=1, mode="keyword")[0].locator.title == pyramids
+
+
+class Misleading(HashingEmbedder):
+    """Vectors that put one decoy passage (the coffee article) nearest to every Arabic question,
+    as the cosines of an embedder that does not read the language rank passages at random; it
+    counts the texts it is given."""
+
+    DECOY = TOPICS["ar"][3][0]
+    QUESTIONS = frozenset(q for q, _ in KEYWORD_QUESTIONS["ar"])
+
+    def __init__(self, languages: frozenset[str] | None) -> None:
+        super().__init__(dim=8, name="misleading", languages=languages)
+        self.embedded = 0
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.embedded += len(texts)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            out[row, 0 if self.DECOY in text or text in self.QUESTIONS else 1 + row % 7] = 1.0
+        return out
+
+
+def test_hybrid_search_counts_no_meaning_where_the_embedder_does_not_read_the_language(
+    tmp_path: Path,
+) -> None:
+    """An embedder whose model card says English: its cosine counts for no Arabic question or
+    passage (the vector half is not even asked), so BM25 and the question's words rank them; an
+    embedder that reads Arabic (or does not say) has its cosine counted, decoy and all."""
+    lib = tmp_path / "lib"
+    list(ingest_paths(build(tmp_path, ["ar"]), lib, embedder_factory=Misleading(None)))
+    decoy = Misleading.DECOY
+
+    def top(embedder: Misleading, question: str) -> str:
+        return LibraryStore(lib, embedder).search(question, k=5)[0].locator.title
+
+    reads_any, reads_english = Misleading(None), Misleading(frozenset({"en"}))
+    tops = {q: top(reads_any, q) for q, _ in KEYWORD_QUESTIONS["ar"]}
+    assert sum(t == decoy for t in tops.values()) >= len(tops) // 2  # the decoy wins where counted
+    for question, topic in KEYWORD_QUESTIONS["ar"]:
+        assert top(reads_english, question) == TOPICS["ar"][topic][0], question
+    assert reads_english.embedded == 0
+    # A question in the Latin alphabet is taken as read: the vector half is asked again.
+    LibraryStore(lib, reads_english).search("Cairo", k=5)
+    assert reads_english.embedded == 1

@@ -21,6 +21,7 @@ class FakeHit:
     source_title: str
     source_kind: str = "zim"
     source_path: str = "/library/wiki.zim"
+    language: str = ""
 
 
 def hit(
@@ -32,10 +33,11 @@ def hit(
     section: str = "",
     ordinal: int | None = None,
     source_title: str = "Test Wiki",
+    language: str = "",
 ) -> FakeHit:
     ordinal = ordinal if ordinal is not None else zlib.crc32(title.encode()) % 10_000
     loc = Locator(source, title.replace(" ", "_"), title, section, ordinal, chunk, 0, len(text))
-    return FakeHit(f"{source}:{ordinal}:{chunk}", text, 1.0, loc, source_title)
+    return FakeHit(f"{source}:{ordinal}:{chunk}", text, 1.0, loc, source_title, language=language)
 
 
 class FakeRetriever:

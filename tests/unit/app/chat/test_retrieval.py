@@ -121,6 +121,34 @@ def test_semantic_similarity_admits_a_paraphrase_without_shared_words(
     assert len(found) == 1 and found[0].similarity == 1.0
 
 
+class EnglishReader(KeywordBlindEmbedder):
+    """The same vectors, from a model whose card says English."""
+
+    languages = frozenset({"en"})
+
+
+def test_a_cosine_admits_no_passage_in_a_language_the_embedder_does_not_read(
+    make_hit, make_retriever
+) -> None:
+    """An English embedder's cosine between an Arabic question and passage says nothing: the
+    floor decides such passages by their words alone (the same passage in English is admitted,
+    and an embedder that reads any language still admits the Arabic one)."""
+    arabic = make_hit(
+        "نحل العسل", "تجمع الشغالات الرحيق وتحمل حبوب اللقاح إلى الخلية.", language="ar"
+    )
+    english = make_hit(
+        "Honey bee", "Workers collect nectar and carry pollen back to the hive.", ordinal=1
+    )
+    question = "Which insects pollinate flowers?"
+    reader = EnglishReader()
+    found = PassageRetriever(make_retriever([arabic, english]), embedder=reader).retrieve(question)
+    assert [p.title for p in found] == ["Honey bee"]
+    in_arabic = "أي حشرة تلقح الأزهار؟"  # no word of it in the passage; the cosine is 1.0
+    assert PassageRetriever(make_retriever([arabic]), embedder=reader).retrieve(in_arabic) == []
+    admitted = PassageRetriever(make_retriever([arabic]), embedder=KeywordBlindEmbedder())
+    assert [p.title for p in admitted.retrieve(in_arabic)] == ["نحل العسل"]
+
+
 def test_stems_match_plural_and_singular() -> None:
     assert content_words("volcanoes") == content_words("volcano")
     assert content_words("eruptions") == content_words("eruption")
