@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -77,14 +78,34 @@ def cpu_buffer_type() -> int:
     return int(value)
 
 
+def amx_unsafe() -> bool:
+    """Whether llama.cpp would run weights through its AMX buffer type: a build made with AMX
+    (a native build on a Sapphire Rapids or later Xeon) crashes at the first token on many of
+    those machines (llama.cpp #20824: virtual machines, sandboxes; measured here: SmolLM2
+    killed by SIGSEGV in decode). LIBRARIAN_LLAMA_AMX=1 keeps AMX for a machine where it works."""
+    if os.environ.get("LIBRARIAN_LLAMA_AMX") == "1":
+        return False
+    try:
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info()
+    except (ImportError, AttributeError, OSError):
+        return False
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    return "AMX_INT8 = 1" in text
+
+
 @contextlib.contextmanager
-def overrides_applied(overrides: BufferOverrides | None) -> Iterator[None]:
-    """While open, models constructed with llama-cpp-python's `Llama(...)` get `overrides`.
+def overrides_applied(
+    overrides: BufferOverrides | None, extra_buffers: bool = True
+) -> Iterator[None]:
+    """While open, models constructed with llama-cpp-python's `Llama(...)` get `overrides`,
+    and no extra buffer types (weight repacking, AMX) unless `extra_buffers`.
 
     Llama.__init__ starts from `llama_model_default_params()` and sets the fields it knows;
-    `tensor_buft_overrides` is not one of them, so defaults that already carry the overrides
-    reach llama_model_load_from_file unchanged."""
-    if overrides is None:
+    `tensor_buft_overrides` and `use_extra_bufts` are not among them, so defaults that already
+    carry them reach llama_model_load_from_file unchanged."""
+    if overrides is None and extra_buffers:
         with _construct_lock:
             yield
         return
@@ -94,7 +115,10 @@ def overrides_applied(overrides: BufferOverrides | None) -> Iterator[None]:
 
     def with_overrides() -> Any:
         params = original()
-        params.tensor_buft_overrides = overrides.pointer
+        if overrides is not None:
+            params.tensor_buft_overrides = overrides.pointer
+        if not extra_buffers:
+            params.use_extra_bufts = False
         return params
 
     with _construct_lock:

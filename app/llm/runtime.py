@@ -16,7 +16,12 @@ from typing import Any
 from app.llm.backends import ensure_backends
 from app.llm.base import ChatMessage, GenerationParams, ModelError
 from app.llm.default_model import DEFAULT_MODEL_NAME, default_model_path
-from app.llm.expert_offload import BufferOverrides, expert_patterns, overrides_applied
+from app.llm.expert_offload import (
+    BufferOverrides,
+    amx_unsafe,
+    expert_patterns,
+    overrides_applied,
+)
 from app.llm.gguf_info import GgufInfo, read_gguf_info
 from app.llm.gpu import gpu_offload_supported
 from app.llm.llama_log import (
@@ -429,7 +434,7 @@ def _construct(
     mark = log_mark()
     start = time.perf_counter()
     try:
-        with overrides_applied(overrides):
+        with overrides_applied(overrides, extra_buffers=not amx_unsafe()):
             llm = Llama(**kwargs)
     except (ValueError, RuntimeError, OSError, MemoryError) as exc:
         reason = error_from_log(mark) or str(exc)

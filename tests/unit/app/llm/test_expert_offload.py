@@ -12,6 +12,7 @@ import pytest
 from app.llm.base import GenerationParams
 from app.llm.expert_offload import (
     BufferOverrides,
+    amx_unsafe,
     cpu_buffer_type,
     expert_patterns,
     overrides_applied,
@@ -135,3 +136,25 @@ def test_the_kv_estimate_is_what_llama_cpp_allocates(
             assert kv_cache_bytes(info, 2048) < kv_cache_bytes(info, 2048, swa_full=True)
     finally:
         model.close()
+
+
+def test_a_build_with_amx_loads_models_without_extra_buffer_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """llama.cpp's AMX buffer type crashes the first token on many AMX machines (the development
+    machine among them): such a build loads weights without extra buffer types."""
+    import llama_cpp
+
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+    assert defaults().use_extra_bufts
+    with overrides_applied(None, extra_buffers=False):
+        assert not llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts
+    assert llama_cpp.llama_cpp.llama_model_default_params is defaults
+    monkeypatch.delenv("LIBRARIAN_LLAMA_AMX", raising=False)
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"AVX2 = 1 | AMX_INT8 = 1 |")
+    assert amx_unsafe()
+    monkeypatch.setenv("LIBRARIAN_LLAMA_AMX", "1")
+    assert not amx_unsafe()
+    monkeypatch.delenv("LIBRARIAN_LLAMA_AMX")
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"AVX2 = 1 | AMX_INT8 = 0 |")
+    assert not amx_unsafe()
