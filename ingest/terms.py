@@ -150,8 +150,13 @@ _NEEDS_TERMS = re.compile(
 )
 
 
-def _longest_first(endings: str) -> tuple[str, ...]:
-    return tuple(sorted(endings.split(), key=len, reverse=True))
+def _longest_first(endings: str) -> tuple[tuple[int, frozenset[str]], ...]:
+    """The endings grouped by length, longest first: a word is looked up once per length (a
+    few set lookups) instead of being compared with every ending (Russian passages: 0.5 ms
+    each with 47 endswith calls a word, bench/terms_size.py)."""
+    words = endings.split()
+    lengths = sorted({len(w) for w in words}, reverse=True)
+    return tuple((n, frozenset(w for w in words if len(w) == n)) for n in lengths)
 
 
 # Case and number endings of Russian, Ukrainian and Belarusian nouns and adjectives, and of
@@ -477,11 +482,11 @@ def latin_stem(word: str, language: str) -> str:
     return folded
 
 
-def _strip_ending(word: str, endings: tuple[str, ...], keep: int) -> str:
+def _strip_ending(word: str, endings: tuple[tuple[int, frozenset[str]], ...], keep: int) -> str:
     """`word` without the longest of `endings` it has, when `keep` letters are left."""
-    for ending in endings:
-        if word.endswith(ending) and len(word) - len(ending) >= keep:
-            return word[: -len(ending)]
+    for length, same_length in endings:
+        if len(word) - length >= keep and word[-length:] in same_length:
+            return word[:-length]
     return word
 
 
