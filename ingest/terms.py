@@ -398,26 +398,38 @@ def index_terms(text: str, languages: Collection[str] = (), question: bool = Fal
     if arabic:
         lowered = lowered.translate(_ARABIC_FOLD)
     out: list[str] = []
+    spoken = tuple(latin)
     for raw in scripts.WORD.findall(lowered):
-        if _SEGMENTED_RUN.search(raw):
+        terms = _word_terms(raw, arabic, spoken, question)
+        if terms is None:
             out.extend(_piece_sequence(raw, particles=True))
-        elif arabic and _ARABIC.search(raw):
-            light = _arabic_stem(raw)
-            root = _arabic_root(light)
-            if not (root and question):
-                out.append(light)
-            if root:
-                out.append(root)
-        elif _CYRILLIC.search(raw):
-            out.append(_strip_ending(raw, _CYRILLIC_ENDINGS, 3))
-        elif _DEVANAGARI.search(raw):
-            out.append(_strip_ending(raw, _DEVANAGARI_ENDINGS, 2))
-        elif latin:
-            stems = {latin_stem(raw, code) for code in latin if raw not in stopwords(code)}
-            out.extend(sorted(stems))
         else:
-            out.append(stem(raw))
+            out.extend(terms)
     return " ".join(out)
+
+
+@functools.lru_cache(maxsize=1 << 18)  # a big archive repeats its common words in every passage
+def _word_terms(
+    raw: str, arabic: bool, latin: tuple[str, ...], question: bool
+) -> tuple[str, ...] | None:
+    """index_terms of one word of a text that needs them (None: a run to cut in pieces)."""
+    if _SEGMENTED_RUN.search(raw):
+        return None
+    if arabic and _ARABIC.search(raw):
+        light = _arabic_stem(raw)
+        root = _arabic_root(light)
+        if root:
+            return (root,) if question else (light, root)
+        return (light,)
+    if _CYRILLIC.search(raw):
+        return (_strip_ending(raw, _CYRILLIC_ENDINGS, 3),)
+    if _DEVANAGARI.search(raw):
+        return (_strip_ending(raw, _DEVANAGARI_ENDINGS, 2),)
+    if latin:
+        return tuple(
+            sorted({latin_stem(raw, code) for code in latin if raw not in stopwords(code)})
+        )
+    return (stem(raw),)
 
 
 # Light stemmers for the Latin-script languages whose words LanceDB's English analysis does not
