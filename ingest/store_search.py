@@ -149,10 +149,18 @@ class SearchMixin:
         read = embedder_languages(self.embedder)
         meaning = self.embedder is not None and reads_language(read, script_language(query))
 
-        keyword_rows, hits, by_id, stored = self._candidates(
-            lambda: shown(self._keyword(query, depth, where, languages)),
-            lambda: shown(self._vector_hits(query, depth, where)) if meaning else [],
-        )
+        if meaning:
+            keyword_rows, hits, by_id, stored = self._candidates(
+                lambda: shown(self._keyword(query, depth, where, languages)),
+                lambda: shown(self._vector_hits(query, depth, where)),
+            )
+        else:  # no vector is read: keywords and the question's words rank
+            keyword_rows, hits, by_id, stored = (
+                shown(self._keyword(query, depth, where, languages)),
+                [],
+                {},
+                {},
+            )
         vector_rows = [
             {**by_id[h["chunk_id"]], "_distance": h["_distance"]}
             for h in hits

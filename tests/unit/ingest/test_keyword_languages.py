@@ -234,6 +234,9 @@ def test_hybrid_search_counts_no_meaning_where_the_embedder_does_not_read_the_la
     for question, topic in KEYWORD_QUESTIONS["ar"]:
         assert top(reads_english, question) == TOPICS["ar"][topic][0], question
     assert reads_english.embedded == 0
+    store, read = LibraryStore(lib, reads_english), []
+    store.chunk_vectors = lambda ids: read.append(ids) or {}  # type: ignore[method-assign]
+    assert store.search(KEYWORD_QUESTIONS["ar"][0][0], k=5) and read == []  # no vector read
     # A question in the Latin alphabet is taken as read: the vector half is asked again.
     LibraryStore(lib, reads_english).search("Cairo", k=5)
     assert reads_english.embedded == 1
