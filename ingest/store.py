@@ -29,8 +29,8 @@ ingest.pipeline). One writer at a time holds `writer.lock` in the store folder; 
 lock and always see the latest committed version (read_consistency_interval = 0).
 
 LibraryStore is this module (meta, sources, chunks, the writer lock) with its vectors from
-ingest.store_vectors, its searches from ingest.store_search and its index upkeep from
-ingest.store_indexes.
+ingest.store_vectors, its searches from ingest.store_search (hybrid ranking in
+ingest.store_fusion) and its index upkeep from ingest.store_indexes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,8 +26,9 @@ from ingest.records import (
     quote,
     source_of,
 )
+from ingest.store_fusion import FusionMixin
 from ingest.store_indexes import VECTOR_REFINE_ROWS
-from ingest.terms import base_language, content_words, covered, script_language, text_language
+from ingest.terms import base_language, script_language
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,21 +39,9 @@ log = logging.getLogger(__name__)
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 
-# Hybrid ranking: BM25 (as a share of the best BM25 among the candidates), cosine to the query
-# and the share of the query's content words the passage holds (with its title and section).
-# Weights chosen on bench/answers.py's question sets — hit@1 / hit@5 there: articles 0.96 /
-# 1.00 (BM25 0.74 / 0.96, vectors 0.88 / 0.98, the former rank fusion 0.82 / 0.97); book
-# passages 0.76 / 0.91 (BM25 0.60 / 0.78, vectors 0.55 / 0.65, rank fusion 0.62 / 0.82).
-HYBRID_BM25 = 0.5
-HYBRID_COSINE = 1.5
-HYBRID_COVERAGE = 1.0
 # Each of the keyword and vector searches gives HYBRID_DEPTH * k candidates (at least 40). On
 # the question sets above 2, 3 and 4 gave the same hit@1 / hit@5; 2 reads half the rows.
 HYBRID_DEPTH = 2
-HYBRID_EMBED_MISSING = 8  # candidates without a vector embedded at query time, at most
-# ... and no more than fit in this many seconds at the embedder's measured pace: 8 passages took
-# 245 ms (p50) on 2 cores with the int8 embedder, a GPU does them in a few.
-HYBRID_EMBED_SECONDS = 0.2
 TIE_MARGIN = 10  # extra keyword hits fetched so passages tied at the cut are chosen by id
 # Unindexed vectors a query still compares one by one (~1.6 ms per thousand): past this, only
 # the indexed ones are searched until maintenance indexes the rest.
@@ -66,7 +54,7 @@ _DATASETS: dict[str, tuple[int, Any]] = {}
 _DATASETS_LOCK = threading.Lock()
 
 
-class SearchMixin:
+class SearchMixin(FusionMixin):
     """LibraryStore's searches (the store's own attributes are declared for the checker)."""
 
     if TYPE_CHECKING:
@@ -209,109 +197,6 @@ class SearchMixin:
         by_id = {r["chunk_id"]: r for r in keyword_rows}
         by_id.update((r["chunk_id"], r) for r in rows)
         return keyword_rows, hits, by_id, stored
-
-    def _fuse(
-        self,
-        query: str,
-        keyword_rows: list[dict[str, Any]],
-        vector_rows: list[dict[str, Any]],
-        stored: dict[str, np.ndarray],
-        source_languages: dict[str, str],
-        meaning: bool = True,
-    ) -> dict[str, tuple[float, dict[str, Any]]]:
-        """Hybrid scores of the union of the keyword and vector candidates (see HYBRID_*).
-
-        Scores, not ranks: rank fusion puts a passage that is merely in both lists above the one
-        that answers (on the project's question sets it fell below vector search for articles
-        and gained little over BM25 for book passages). A candidate missing from the vector
-        list is compared with its `stored` vector, or embedded now when its source has none yet
-        (the best HYBRID_EMBED_MISSING of them by BM25; the rest count no meaning) — and those
-        vectors are kept (ingest.query_vectors): the next search and stage 2 take them from there.
-        The cosine counts only for a passage in a language the embedder reads, and only when
-        `meaning` (the embedder reads the question's): elsewhere it is noise, and BM25 and the
-        question's words decide.
-        """
-        rows: dict[str, dict[str, Any]] = {}
-        for r in vector_rows:
-            rows.setdefault(r["chunk_id"], r)
-        top_bm25 = max((float(r["_score"]) for r in keyword_rows), default=0.0) or 1.0
-        bm25: dict[str, float] = {}
-        for r in keyword_rows:
-            rows.setdefault(r["chunk_id"], r)
-            bm25[r["chunk_id"]] = float(r["_score"]) / top_bm25
-        # Each passage's language: its source's, else told from its words.
-        passages = {cid: f"{r['title']} {r['section']} {r['text']}" for cid, r in rows.items()}
-        language = {
-            cid: source_languages.get(r["source_id"]) or text_language(passages[cid])
-            for cid, r in rows.items()
-        }
-        read = embedder_languages(self.embedder)
-        cosine = (
-            self._cosines(query, rows, bm25, vector_rows, stored, read, language)
-            if meaning and self.embedder is not None
-            else {}
-        )
-        # The question's words as each passage's language has them: a question of a few words
-        # ("cathedrale celebre") has no function words to tell its own language by.
-        by_language: dict[str, set[str]] = {}
-        fused = {}
-        for cid, row in rows.items():
-            lang = language[cid]
-            if lang not in by_language:
-                by_language[lang] = content_words(query, lang)
-            asked = by_language[lang]
-            cover = covered(asked, passages[cid], lang) / len(asked) if asked else 0.0
-            score = (
-                HYBRID_BM25 * bm25.get(cid, 0.0)
-                + HYBRID_COSINE * cosine.get(cid, 0.0)
-                + HYBRID_COVERAGE * cover
-            )
-            fused[cid] = (score, row)
-        return fused
-
-    def _cosines(
-        self,
-        query: str,
-        rows: dict[str, dict[str, Any]],
-        bm25: dict[str, float],
-        vector_rows: list[dict[str, Any]],
-        stored: dict[str, np.ndarray],
-        read: frozenset[str] | None,
-        language: dict[str, str],
-    ) -> dict[str, float]:
-        """The cosine to the query of each candidate in a language the embedder reads: from the
-        vector search, the stored vectors, the kept ones, or embedded now (see _fuse)."""
-        assert self.embedder is not None
-        cosine: dict[str, float] = {}
-        for r in vector_rows:
-            cosine[r["chunk_id"]] = 1.0 - float(r["_distance"])
-        missing = [c for c in bm25 if c not in cosine and reads_language(read, language[c])]
-        qvec: np.ndarray | None = None
-        for cid in missing:
-            if cid in stored:
-                qvec = self._query_vector(query) if qvec is None else qvec
-                cosine[cid] = float(stored[cid] @ qvec)
-        kept_store = self.query_vectors()
-        kept = kept_store.lookup(c for c in missing if c not in stored)
-        for cid, vec in kept.items():
-            qvec = self._query_vector(query) if qvec is None else qvec
-            cosine[cid] = float(vec @ qvec)
-        unembedded = [c for c in missing if c not in stored and c not in kept]
-        unembedded = unembedded[: _embed_allowance()]
-        if unembedded:
-            from ingest.chunking import embedding_text
-
-            texts = [
-                embedding_text(rows[c]["title"], rows[c]["section"], rows[c]["text"])
-                for c in unembedded
-            ]
-            t0 = time.perf_counter()
-            qv, vecs = embed_with_query(self.embedder, query, texts)
-            _EMBED_COST.measured((time.perf_counter() - t0) / (len(texts) + 1))
-            for cid, vec in zip(unembedded, vecs, strict=True):
-                cosine[cid] = float(vec @ qv)
-            kept_store.save(unembedded, vecs)  # for later searches, and for stage 2
-        return {c: v for c, v in cosine.items() if reads_language(read, language[c])}
 
     def _keyword(
         self, query: str, limit: int, where: str | None, languages: Collection[str] = ()
@@ -464,27 +349,6 @@ class SearchMixin:
         rows = self._rows_where(f"source_id = {quote(source_id)} AND doc_id = {quote(doc_id)}")
         rows.sort(key=lambda r: r["chunk_index"])
         return [self._hit(r, 0.0, {source_id: record}) for r in rows]
-
-
-class _Pace:
-    """Seconds per passage the query-time embedding has taken in this process (a running mean;
-    a first guess until it is measured)."""
-
-    def __init__(self, first_guess: float) -> None:
-        self.seconds = first_guess
-        self._lock = threading.Lock()
-
-    def measured(self, seconds: float) -> None:
-        with self._lock:
-            self.seconds = 0.5 * self.seconds + 0.5 * seconds
-
-
-_EMBED_COST = _Pace(0.03)
-
-
-def _embed_allowance() -> int:
-    """How many candidates without a vector one search may embed (see HYBRID_EMBED_*)."""
-    return max(1, min(HYBRID_EMBED_MISSING, int(HYBRID_EMBED_SECONDS / _EMBED_COST.seconds)))
 
 
 def _merged(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest import jobs, pipeline, store_search
+from ingest import jobs, pipeline, store_fusion
 from ingest.chunking import embedding_text
 from ingest.embedding import HashingEmbedder
 from ingest.pipeline import ingest_paths
@@ -65,14 +65,14 @@ def test_a_search_keeps_what_it_embedded_and_the_next_one_does_not_embed_it_agai
     store = LibraryStore(lib, spy)
     first = store.search(QUESTION, k=10, mode="hybrid")
     embedded = [t for t in spy.texts if t != QUESTION]
-    assert 0 < len(embedded) <= store_search.HYBRID_EMBED_MISSING
+    assert 0 < len(embedded) <= store_fusion.HYBRID_EMBED_MISSING
     spy.texts.clear()
     again = LibraryStore(lib, spy).search(QUESTION, k=10, mode="hybrid")  # another store, too
     # The same candidates are not embedded again; the next ones without a vector are (each
     # search adds at most HYBRID_EMBED_MISSING).
     second = [t for t in spy.texts if t != QUESTION]
     assert not set(second) & set(embedded)
-    assert len(second) <= store_search.HYBRID_EMBED_MISSING
+    assert len(second) <= store_fusion.HYBRID_EMBED_MISSING
     assert {h.chunk_id for h in again} & {h.chunk_id for h in first}
     # Another embedder never sees them.
     assert QueryVectors(lib, "other", 64).lookup(h.chunk_id for h in first) == {}
