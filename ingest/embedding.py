@@ -88,6 +88,16 @@ def reads_language(languages: frozenset[str] | None, language: str) -> bool:
     return languages is None or not language or base_language(language) in languages
 
 
+def reads_question(embedder: object, question: str) -> bool:
+    """Whether `embedder` (None: no embedder) reads the language `question` is written in, as
+    far as its script tells (a question in the Latin alphabet counts as read)."""
+    from ingest.terms import script_language
+
+    return embedder is not None and reads_language(
+        embedder_languages(embedder), script_language(question)
+    )
+
+
 EmbedderFactory = Callable[[], Embedder]
 
 

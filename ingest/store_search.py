@@ -15,7 +15,7 @@ import numpy as np
 
 from ingest import indexes as ix
 from ingest.documents import Locator
-from ingest.embedding import embed_with_query, embedder_languages, reads_language
+from ingest.embedding import embed_with_query, reads_question
 from ingest.errors import StoreError
 from ingest.query_vectors import QueryVectors
 from ingest.records import (
@@ -28,7 +28,7 @@ from ingest.records import (
 )
 from ingest.store_fusion import FusionMixin
 from ingest.store_indexes import VECTOR_REFINE_ROWS
-from ingest.terms import base_language, script_language
+from ingest.terms import base_language
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -134,8 +134,7 @@ class SearchMixin(FusionMixin):
         depth = max(HYBRID_DEPTH * k, 40)
         # Meaning counts only where the embedder reads the question's language (the vector
         # half is not even asked otherwise) and, in _fuse, each passage's.
-        read = embedder_languages(self.embedder)
-        meaning = self.embedder is not None and reads_language(read, script_language(query))
+        meaning = reads_question(self.embedder, query)
 
         if meaning:
             keyword_rows, hits, by_id, stored = self._candidates(

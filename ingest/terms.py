@@ -213,8 +213,7 @@ def detect_language(texts: Sequence[str]) -> str:
     for text in texts:
         if not scripts.WORD.search(text):
             continue
-        lang = next((code for pattern, code in _SCRIPT_LANGUAGES if pattern.search(text)), "")
-        lang = lang or text_language(text)
+        lang = script_language(text) or text_language(text)
         votes[lang] = votes.get(lang, 0) + 1
     return max(votes, key=lambda code: votes[code]) if votes else ""
 

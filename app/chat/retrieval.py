@@ -29,8 +29,13 @@ import numpy as np
 from app.settings import SearchMode
 from ingest.chunking import sentence_spans
 from ingest.documents import Locator
-from ingest.embedding import embed_with_query, embedder_languages, reads_language
-from ingest.terms import content_words, script_language
+from ingest.embedding import (
+    embed_with_query,
+    embedder_languages,
+    reads_language,
+    reads_question,
+)
+from ingest.terms import content_words
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +245,7 @@ class PassageRetriever:
             # A cosine says nothing where the embedder does not read the question's or the
             # passage's language (ingest.embedding.reads_language): keywords alone decide there.
             read = embedder_languages(self.embedder)
-            meaning = reads_language(read, script_language(query))
+            meaning = reads_question(self.embedder, query)
             undecided = [
                 i
                 for i, p in enumerate(scored)
