@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
+import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
@@ -60,6 +63,48 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+# The libraries Qt 6's X11 platform plugin loads that minimal Linux systems lack, by the name
+# ctypes finds them under and the Debian/Ubuntu package holding them (README, Troubleshooting)
+X11_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xcb-image": "libxcb-image0",
+    "xcb-render-util": "libxcb-render-util0",
+    "EGL": "libegl1",
+}
+
+
+def missing_x11_packages(
+    environ: Mapping[str, str] = os.environ,
+    find_library: Callable[[str], str | None] = ctypes.util.find_library,
+    platform: str = sys.platform,
+) -> list[str]:
+    """The packages to install before Qt can open a window on X11 here (Qt itself only says
+    "could not load the Qt platform plugin" and aborts); none where X11 is not what Qt uses."""
+    chosen = environ.get("QT_QPA_PLATFORM", "")
+    if not platform.startswith("linux") or not environ.get("DISPLAY"):
+        return []
+    if chosen and not chosen.startswith("xcb"):
+        return []
+    if not chosen and environ.get("XDG_SESSION_TYPE") == "wayland":
+        return []  # Qt opens a Wayland window there
+    return [package for lib, package in X11_LIBRARIES.items() if find_library(lib) is None]
+
+
+def warn_missing_x11() -> None:
+    """Say on the terminal what to install when Qt is about to fail for want of X11 libraries
+    (only a warning: a library found by the loader but not by ctypes would still work)."""
+    missing = missing_x11_packages()
+    if missing:
+        print(
+            "Librarian's window needs X11 libraries this system lacks. On Debian or Ubuntu:\n"
+            f"    sudo apt-get install {' '.join(missing)}",
+            file=sys.stderr,
+        )
+
+
 def make_window(services: Services | None = None) -> MainWindow:
     return MainWindow(settings_store.load(), services)
 
@@ -68,6 +113,7 @@ def run_app(files: list[str], services: Services | None = None) -> int:
     """Open the window (files from "Open with Librarian" are added to the library); exit code."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warn_missing_x11()
     app = make_application()
     window = make_window(services)
     window.show()
