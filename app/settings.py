@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from app import paths
+from ingest.library_location import Location, UnsupportedLocation, library_location
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,11 @@ def save(settings: Settings, path: Path | None = None) -> None:
         raise
 
 
-def library_path(settings: Settings) -> Path:
-    """The store folder the settings point at: the Library page's choice, else the default."""
+def library_path(settings: Settings) -> Location:
+    """The library the settings point at (a folder, or an object-store URI): the Library
+    page's choice, else the default."""
     if settings.library.data_dir:
+        with contextlib.suppress(UnsupportedLocation):  # hand-edited: a folder, as before
+            return library_location(settings.library.data_dir)
         return Path(settings.library.data_dir).expanduser()
     return paths.library_dir()

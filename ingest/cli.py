@@ -23,6 +23,7 @@ from ingest.documents import heading
 from ingest.errors import IngestError
 from ingest.events import damaged_words
 from ingest.file_names import shown
+from ingest.library_location import Location, UnsupportedLocation, library_location
 from ingest.locations import default_library
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def register(
     subparsers: Any,
-    library: Path | None = None,
+    library: Location | None = None,
     device: str = "auto",
     embedder: str | None = None,
 ) -> None:
@@ -40,9 +41,12 @@ def register(
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument(
         "--library",
-        type=Path,
+        type=library_argument,
         default=library,
-        help=f"the library folder (default: {library or default_library()})",
+        help=(
+            "the library folder, or an object-store URI (s3://bucket/prefix, gs://, az://) "
+            f"(default: {library or default_library()})"
+        ),
     )
     shared.add_argument(
         "--embedder",
@@ -83,8 +87,9 @@ def register(
         default=None,
         help=(
             "parse and embed on a Ray cluster (its address, as `ray start --head` printed it, "
-            "or 'local' to start one here); the library and the files must be at paths every "
-            "node can read. Needs Ray: pip install '.[cluster]' in Librarian's folder"
+            "or 'local' to start one here); the files must be at paths every node can read, "
+            "the library is written by this machine (a folder, or an s3:// URI). Needs Ray: "
+            "pip install '.[cluster]' in Librarian's folder"
         ),
     )
     p.add_argument(
@@ -147,8 +152,16 @@ def register(
     p.set_defaults(func=cmd_search)
 
 
-def _library(args: argparse.Namespace) -> Path:
-    return Path(args.library) if args.library else default_library()
+def library_argument(text: str) -> Location:
+    """--library's value: a folder or an object-store URI (ingest.library_location)."""
+    try:
+        return library_location(text)
+    except UnsupportedLocation as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _library(args: argparse.Namespace) -> Location:
+    return library_location(args.library) if args.library else default_library()
 
 
 class _ProgressLine:

@@ -10,13 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from ingest.chunking import embedding_text
 from ingest.embedding import Embedder
+from ingest.library_location import Location, state_folder
 from ingest.query_vectors import QueryVectors
 from ingest.records import LEAD_CHUNK
 from ingest.store import LibraryStore, document_slices
@@ -97,13 +97,13 @@ class EmbedWorker(threading.Thread):
     parsing and writes."""
 
     def __init__(
-        self, embedder: Embedder, store_path: Path, prepare: Callable[[], None] | None = None
+        self, embedder: Embedder, library: Location, prepare: Callable[[], None] | None = None
     ) -> None:
         super().__init__(name="librarian-embedder", daemon=True)
         self.embedder = embedder
         # run on this thread before the first batch (a cluster's embedder places its actors)
         self._prepare = prepare
-        self.store_path = store_path
+        self.library = library  # reopened on this thread to read passages back
         self._kept: QueryVectors | None = None  # made on this thread: `dim` may load the model
         self.inbox: queue.Queue[EmbedBatch | EmbedScan | None] = queue.Queue()
         self.outbox: queue.Queue[Embedded | BaseException] = queue.Queue()
@@ -162,7 +162,7 @@ class EmbedWorker(threading.Thread):
     def _scan(self, item: EmbedScan, start: int, only: str, lead: bool = False) -> bool:
         """Embed the chunks of documents [start, item.end_ordinal) that meet `only`, read back
         from the store, then mark the end (False: stopped)."""
-        reader = LibraryStore(self.store_path)
+        reader = LibraryStore(self.library)
         for table in reader.iter_chunks(item.source_id, start, item.end_ordinal, only=only):
             if self.stop.is_set():
                 return False
@@ -181,7 +181,9 @@ class EmbedWorker(threading.Thread):
         vectors = np.zeros((len(batch.texts), self.embedder.dim), np.float32)
         # Passages a search embedded already (ingest.query_vectors) are not embedded again.
         if self._kept is None:
-            self._kept = QueryVectors(self.store_path, self.embedder.name, self.embedder.dim)
+            self._kept = QueryVectors(
+                state_folder(self.library), self.embedder.name, self.embedder.dim
+            )
         kept = self._kept.lookup(batch.chunk_ids)
         for i, chunk_id in enumerate(batch.chunk_ids):
             if chunk_id in kept:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import IngestError, StoreError
+from ingest.library_location import Location, joined, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,8 @@ def compaction_candidates(
 # --------------------------------------------------------------------------- operations
 
 
-def open_table(path: Path) -> Any:
-    """The Lance dataset of a LanceDB table folder (latest version)."""
+def open_table(path: Location) -> Any:
+    """The Lance dataset of a LanceDB table, by folder or URI (latest version)."""
     import lance
 
     return lance.dataset(str(path))
@@ -223,7 +224,7 @@ def unindexed_fragments(ds: Any, name: str) -> tuple[list[int], int]:
 
 
 def update_scalar_index(
-    table: Path,
+    table: Location,
     name: str,
     column: str,
     kind: str,
@@ -279,7 +280,7 @@ def update_scalar_index(
 
 
 def update_full_text_index(
-    table: Path,
+    table: Location,
     name: str,
     column: str,
     analysis: dict[str, Any],
@@ -320,14 +321,14 @@ def _groups(fragments: list[int], rows: dict[int, int], limit: int) -> Iterator[
 
 
 def merge_small_segments(
-    table: Path, name: str, *, what: str, cancel: threading.Event | None = None
+    table: Location, name: str, *, what: str, cancel: threading.Event | None = None
 ) -> Iterator[IndexWork]:
     """Merge the trailing small segments of index `name` into one, when there are too many."""
     ds = open_table(table)
     rows, _ = fragment_rows(ds)
     n = merge_count(segments(ds, name, rows))
     if n:
-        log.info("merging the %d newest segments of %s in %s", n, name, table.name)
+        log.info("merging the %d newest segments of %s in %s", n, name, table)
 
         def merge(_step: Step) -> None:
             ds.optimize.optimize_indices(index_names=[name], num_indices_to_merge=n)
@@ -336,7 +337,7 @@ def merge_small_segments(
 
 
 def compact_small_fragments(
-    table: Path, index_names: list[str], *, cancel: threading.Event | None = None
+    table: Location, index_names: list[str], *, cancel: threading.Event | None = None
 ) -> Iterator[IndexWork]:
     """Rewrite small fragments (and ones with deleted rows) that no big segment covers, about
     COMPACTION_STEP_ROWS rows per step, with progress and a chance to stop between steps."""
@@ -374,7 +375,7 @@ REWRITE_BATCH_ROWS = 8_192  # rows read, cast and written at a time by rewrite_l
 
 
 def rewrite_list_items(
-    table: Path,
+    table: Location,
     column: str,
     item_type: Any,
     *,
@@ -425,7 +426,7 @@ def rewrite_list_items(
     yield from run_step(rewrite, what, total, unit, cancel)
 
 
-def drop_dead_segments(table: Path) -> int:
+def drop_dead_segments(table: Location) -> int:
     """Drop the index segments that cover no fragment any more (a removed source's rows were
     theirs alone): Lance keeps them, and their files, until told. Returns how many went."""
     from lance.dataset import Index, LanceDataset, LanceOperation
@@ -451,17 +452,15 @@ def drop_dead_segments(table: Path) -> int:
     return len(dead)
 
 
-def cleanup(table: Path, older_than: timedelta) -> None:
+def cleanup(table: Location, older_than: timedelta) -> None:
     """Delete the files of versions older than `older_than` (readers mid-query keep theirs)."""
     ds = open_table(table)
     ds.cleanup_old_versions(older_than=older_than)
 
 
-def _drop_index_files(table: Path, segment_uuid: str) -> None:
+def _drop_index_files(table: Location, segment_uuid: str) -> None:
     """Delete what an abandoned build wrote (never committed, so no version refers to it)."""
-    folder = table / "_indices" / segment_uuid
-    if folder.is_dir():
-        shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(joined(table, "_indices", segment_uuid))
 
 
 # ------------------------------------------------------------------------------ running

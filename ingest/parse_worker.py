@@ -52,7 +52,9 @@ def _worker_reader(path: str, order_file: str) -> Any:
         if old is not None:
             old.close()
         _WORKER_STATE.clear()
-        if order_file:
+        # A cluster's worker on another machine cannot see the order a driver saved in its
+        # own state folder (a library on an object store): it works the same order out once.
+        if order_file and Path(order_file).is_file():
             from ingest.readers.zim import ReadingOrder, ZimReader
 
             reader: Any = ZimReader(path, order=ReadingOrder.load(Path(order_file)))

@@ -47,6 +47,7 @@ from ingest.events import (
 from ingest.file_names import real_path, same_file
 from ingest.indexes import FRAGMENT_TARGET_ROWS, IndexCancelled, IndexWork
 from ingest.jobs import PROGRESS_INTERVAL, Job, last_ordinal, nothing_read, tasks
+from ingest.library_location import Location, library_location
 from ingest.parse_worker import read_rows
 from ingest.planning import Planner, prepare_resume, reading_order_file
 from ingest.reader_pool import ReaderPool
@@ -109,7 +110,7 @@ def ingest_paths(
     """
     run = _IngestRun(
         list(paths),
-        Path(store_path),
+        library_location(store_path),
         embedder_factory=embedder_factory,
         keyword_only=keyword_only,
         cancel=cancel or threading.Event(),
@@ -136,7 +137,7 @@ class _IngestRun:
     def __init__(
         self,
         paths: Sequence[Path | str],
-        store_path: Path,
+        store_path: Location,
         *,
         embedder_factory: EmbedderFactory | Embedder,
         keyword_only: bool,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest import indexes as ix
 from ingest.indexes import IndexWork
+from ingest.library_location import Location, table_location
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,13 @@ class IndexMixin:
 
     if TYPE_CHECKING:
         path: Path
+        location: Location
         _chunks: Any
         _sources: Any
         _meta: Any
         _terms: Any
 
+        def _table_names(self) -> list[str]: ...
         def meta(self) -> dict[str, str]: ...
         def _set_meta(self, **values: str) -> None: ...
         def _require_writer(self) -> None: ...
@@ -73,8 +76,8 @@ class IndexMixin:
         ) -> Iterator[IndexWork]: ...
         def terms_backfill_pending(self) -> list[Any]: ...
 
-    def _table_path(self, name: str) -> Path:
-        return self.path / f"{name}.lance"
+    def _table_path(self, name: str) -> Location:
+        return table_location(self.location, name)
 
     def text_index_updates(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Index the passages no keyword index covers yet (the first time: all of them), with
@@ -127,7 +130,7 @@ class IndexMixin:
             for t in (self._sources, self._meta):
                 t.optimize(cleanup_older_than=cleanup_after)
         for name in ("chunks", "vectors", "terms"):
-            if self._table_path(name).is_dir():
+            if name in self._table_names():
                 ix.cleanup(self._table_path(name), cleanup_after)
         self._checkout_latest()
         self._meta.delete("key = 'maintenance_due'")
@@ -154,7 +157,7 @@ class IndexMixin:
                     t.checkout_latest()
 
     def _vector_index_updates(
-        self, vectors: Path, cancel: threading.Event | None
+        self, vectors: Location, cancel: threading.Event | None
     ) -> Iterator[IndexWork]:
         """Build the vector index once there are VECTOR_INDEX_THRESHOLD vectors, rebuild it when
         the table has doubled since it was trained (partitions trained on a small, different
@@ -226,7 +229,7 @@ class IndexMixin:
 
 
 def _id_indexes(
-    table: Path, ids: str, sources: str, unit: str, cancel: threading.Event | None
+    table: Location, ids: str, sources: str, unit: str, cancel: threading.Event | None
 ) -> Iterator[IndexWork]:
     """Bring a table's chunk-id (BTree: lookups by id) and source-id (bitmap: filters by
     source) indexes up to date."""

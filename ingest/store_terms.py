@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest import indexes as ix
+from ingest.library_location import Location
 from ingest.records import SourceRecord, source_rows
 from ingest.tables import create_or_open, open_listed
 from ingest.terms import LATIN_STEMMED, base_language, index_terms
@@ -103,6 +104,7 @@ class TermsMixin:
         _db: Any
         _terms: Any
 
+        def _table_path(self, name: str) -> Location: ...
         def _require_writer(self) -> None: ...
         def _table_names(self) -> list[str]: ...
         def sources(self) -> list[SourceRecord]: ...
@@ -145,7 +147,7 @@ class TermsMixin:
         if table is None or table.count_rows() == 0:
             return
         yield from ix.update_full_text_index(
-            self.path / "terms.lance",
+            self._table_path("terms"),
             TERMS_INDEX,
             "terms",
             TERMS_INDEX_PARAMS,
@@ -189,7 +191,7 @@ class TermsMixin:
         if table is None or table.count_rows() == 0:
             return
         yield from ix.compact_small_fragments(
-            self.path / "terms.lance", [TERMS_INDEX], cancel=cancel
+            self._table_path("terms"), [TERMS_INDEX], cancel=cancel
         )
         yield from self.terms_index_updates(cancel)
 

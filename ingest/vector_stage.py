@@ -72,7 +72,7 @@ class VectorStage:
         self.store = store
         self.jobs = jobs
         self.cancel = cancel
-        self.worker = EmbedWorker(embedder, store.path, prepare)
+        self.worker = EmbedWorker(embedder, store.location, prepare)
         self.worker.start()
 
     def stop(self) -> None:

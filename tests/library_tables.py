@@ -3,15 +3,15 @@ a cluster run against an uninterrupted single-process one)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ingest.library_location import Location
 from ingest.store import LibraryStore
 
 
-def library_tables(lib: Path) -> tuple[list[dict[str, Any]], list[str], np.ndarray]:
+def library_tables(lib: Location) -> tuple[list[dict[str, Any]], list[str], np.ndarray]:
     """(every chunk row, the vectors' chunk ids, the vectors), in the tables' order."""
     chunks, vectors = LibraryStore(lib).table_snapshot()
     assert vectors is not None

@@ -20,6 +20,7 @@ from app.chat.prompt import PromptTooLongError
 from app.chat.session import Cancelled, ChatSession, Checked, Done, Extract, Retrieved, Token
 from app.llm.base import ModelError
 from app.llm.offload_args import add_offload_arguments, apply_offload_arguments
+from ingest.cli import library_argument
 from ingest.documents import heading
 from ingest.errors import IngestError
 
@@ -47,7 +48,12 @@ def register(subparsers: Any) -> None:
         help="search only this source (id, file name or title); repeatable",
     )
     ask.add_argument("--ctx", type=int, metavar="N", help="context length in tokens")
-    ask.add_argument("--library", metavar="PATH", help="the library store folder")
+    ask.add_argument(
+        "--library",
+        metavar="PATH",
+        type=library_argument,
+        help="the library folder, or its object-store URI",
+    )
     ask.add_argument("--chat", metavar="ID", help="continue this conversation (id or title)")
     ask.add_argument("--no-history", action="store_true", help="do not save the conversation")
     ask.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
@@ -92,7 +98,7 @@ def _ask(args: argparse.Namespace) -> int:
             raise AskError("--ctx must be at least 512 tokens.")
         settings.model.context_length = args.ctx
 
-    library = Path(args.library).expanduser() if args.library else None
+    library = args.library
     with open_session(settings, library=library, history=not args.no_history) as opened:
         store = opened.store
         if not store.visible_sources():

@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import settings as settings_mod
 from app.chat.history import History
 from app.chat.session import ChatSession
 from app.llm.base import ChatModel
+from ingest.library_location import Location
 
 if TYPE_CHECKING:
     from ingest.store import LibraryStore
@@ -44,7 +44,7 @@ class OpenLibrary:
 def open_session(
     settings: settings_mod.Settings,
     *,
-    library: Path | None = None,
+    library: Location | None = None,
     embedder: Any = None,
     history: bool = True,
 ) -> Iterator[OpenLibrary]:

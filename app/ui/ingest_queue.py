@@ -9,7 +9,6 @@ this class runs its jobs on workers and relays their events as signals.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -19,6 +18,7 @@ from app.ui.source_list_model import Progress, path_key
 from app.ui.workers import GeneratorWorker, TaskWorker, WorkerPool
 from ingest.discovery import DiscoveryResult
 from ingest.events import Compacted, PackDone, ProgressEvent, SourceResult
+from ingest.library_location import Location
 from ingest.schedule import IngestSchedule, Job
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class IngestQueue(QObject):
         self,
         pool: WorkerPool,
         services: sv.Services,
-        store_path: Path,
+        store_path: Location,
         device: str = "auto",
         parent: QObject | None = None,
     ) -> None:

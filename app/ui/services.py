@@ -18,6 +18,7 @@ from typing import Any
 from app import paths
 from app.llm.manager import ModelManager
 from app.settings import ModelSettings, OffloadSettings, Settings
+from ingest.library_location import Location
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ class Services:
     # Settings ▸ Retrieval's embedder folder; None: the one `library` was embedded with (read
     # from the store when first needed), else the factory's (the bundled model).
     embedder_folder: str | None = None
-    library: Path | None = None
-    _recorded: tuple[Path, str | None] | None = field(default=None, repr=False)
+    library: Location | None = None
+    _recorded: tuple[Location, str | None] | None = field(default=None, repr=False)
     _embedders: dict[tuple[str | None, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     models: ModelManager = field(init=False, repr=False)
@@ -119,7 +120,7 @@ class Services:
 # --- library ----------------------------------------------------------------------------------
 
 
-def open_store(store_path: Path, embedder: Any = None) -> Any:
+def open_store(store_path: Location, embedder: Any = None) -> Any:
     from ingest.store import LibraryStore
 
     return LibraryStore(store_path, embedder=embedder)
@@ -128,7 +129,7 @@ def open_store(store_path: Path, embedder: Any = None) -> Any:
 def ingest_events(
     services: Services,
     paths_: Sequence[str],
-    store_path: Path,
+    store_path: Location,
     device: str,
     keyword_only: bool,
     cancel: threading.Event,
@@ -148,7 +149,7 @@ def ingest_events(
     )
 
 
-def reset_vectors(services: Services, store_path: Path, device: str) -> int:
+def reset_vectors(services: Services, store_path: Location, device: str) -> int:
     """Drop every vector of the library and record the embedder `services` now gives, so stage 2
     re-embeds every source with it (keyword search keeps working meanwhile); the number of
     sources to re-embed, -1 when the library's vectors come from that model already."""
@@ -162,16 +163,16 @@ def reset_vectors(services: Services, store_path: Path, device: str) -> int:
     return sum(1 for r in store.sources() if r.stage == "embedding")
 
 
-def list_sources(store_path: Path) -> list[Any]:
+def list_sources(store_path: Location) -> list[Any]:
     """The sources of the store, as SourceRecords."""
     return list(open_store(store_path).sources())
 
 
-def remove_source(store_path: Path, source_id: str) -> None:
+def remove_source(store_path: Location, source_id: str) -> None:
     open_store(store_path).remove(source_id)
 
 
-def compact_events(store_path: Path, cancel: threading.Event) -> Iterator[Any]:
+def compact_events(store_path: Location, cancel: threading.Event) -> Iterator[Any]:
     """`librarian compact` for the window: progress events, then Compacted (ingest.pipeline)."""
     from ingest.pipeline import compact_library
 
@@ -179,7 +180,7 @@ def compact_events(store_path: Path, cancel: threading.Event) -> Iterator[Any]:
 
 
 def import_pack_events(
-    services: Services, store_path: Path, pack: str, device: str, cancel: threading.Event
+    services: Services, store_path: Location, pack: str, device: str, cancel: threading.Event
 ) -> Iterator[Any]:
     """`librarian vectors import` for the window: progress events, then PackDone; PackError
     when the pack does not fit the library (ingest.vector_packs). A library without vectors yet
@@ -190,7 +191,7 @@ def import_pack_events(
     yield from import_pack(store_path, pack, (embedder.name, embedder.dim), cancel)
 
 
-def open_reader(store_path: Path, source_id: str) -> Any:
+def open_reader(store_path: Location, source_id: str) -> Any:
     """A SourceReader for the reader view (resource(path) -> Resource | None)."""
     return open_store(store_path).open_reader(source_id)
 
@@ -215,7 +216,7 @@ def unload_chat_model(services: Services) -> None:
     services.models.unload()
 
 
-def open_chat(settings: Settings, store_path: Path, embedder: Any) -> Any:
+def open_chat(settings: Settings, store_path: Location, embedder: Any) -> Any:
     """The library open for questions (app.chat.open_session, as `librarian ask` opens it):
     a context manager giving an OpenLibrary whose `chat(model, conversation_id)` answers."""
     from app.chat.open_session import open_session

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app import paths
 from app.settings import Settings
 from app.ui.workers import WorkerPool
+from ingest.library_location import UnsupportedLocation, is_remote, library_location
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,9 @@ class LibraryPage(SettingsPage):
                 "Where Librarian keeps its index of your books and archives (the files themselves "
                 "stay where they are). Empty: the default, "
                 f"<code>{paths.home() / 'library'}</code>. "
-                "All user data moves together with the LIBRARIAN_HOME environment variable."
+                "All user data moves together with the LIBRARIAN_HOME environment variable. "
+                "A library on an object store is given by its URI "
+                "(<code>s3://bucket/library</code>; credentials from the usual AWS_* variables)."
             )
         )
         row = QHBoxLayout()
@@ -376,7 +379,13 @@ class LibraryPage(SettingsPage):
         text = self.dir_edit.text().strip()
         if not text:
             return None
-        path = Path(text).expanduser()
+        try:
+            where = library_location(text)
+        except UnsupportedLocation as exc:
+            return str(exc)
+        if is_remote(where):
+            return None  # reached when the library opens; its errors say what went wrong
+        path = Path(where)
         if path.exists() and not path.is_dir():
             return f"{path} is a file, not a folder."
         parent = path if path.exists() else next((p for p in path.parents if p.exists()), None)

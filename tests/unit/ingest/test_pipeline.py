@@ -244,6 +244,43 @@ def test_a_worker_never_parses_the_directory(
     assert len(seen) == len(set(seen))
 
 
+def test_a_worker_that_cannot_see_the_saved_order_works_it_out_once(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's worker on another machine than the driver (the library on an object store,
+    its state folder local to the driver) parses the directory itself, once, and reads the
+    same documents under the same ordinals as one given the saved order."""
+    from ingest.readers.zim import ReadingOrder, ZimReader, _Layout
+
+    zim = corpus / "wiki.zim"
+    with ZimReader(zim) as reader:
+        reader.reading_order().save(tmp_path / "order.npy")
+    ranges = list(ReadingOrder.load(tmp_path / "order.npy").ranges(0, 7))
+
+    def parse_all(order_file: str) -> list[dict]:
+        monkeypatch.setattr(parse_worker, "_WORKER_STATE", {})
+        rows = []
+        for lo, hi in [ranges[2], ranges[0], ranges[1]]:
+            _next, data, error, _damaged = parse_worker.parse_range(
+                (str(zim), "s", lo, hi, order_file, 200)
+            )
+            assert not error
+            rows += parse_worker.read_rows(data).to_pylist()
+        return rows
+
+    expected = parse_all(str(tmp_path / "order.npy"))
+    parses = []
+    original = _Layout.article_candidates
+
+    def counted(self: _Layout):  # type: ignore[no-untyped-def]
+        parses.append(1)
+        return original(self)
+
+    monkeypatch.setattr(_Layout, "article_candidates", counted)
+    assert parse_all(str(tmp_path / "elsewhere" / "order.npy")) == expected
+    assert len(parses) == 1
+
+
 def test_the_directory_is_parsed_once_per_source_and_run(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
