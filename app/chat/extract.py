@@ -57,6 +57,23 @@ class Quote:
     score: float
 
 
+def without_stray_quotes(sentence: str) -> str:
+    """A sentence as the answer quotes it (in its own quotation marks): less a quotation mark of
+    the source's that the sentence cut left open or closed at either end ("“"Among them…" would
+    read as a quote in a quote that never ends). Balanced quotation marks stay."""
+    text = sentence.strip()
+    if text.count('"') % 2:
+        if text.startswith('"'):
+            text = text[1:].lstrip()
+        elif text.endswith('"'):
+            text = text[:-1].rstrip()
+    if text.startswith("“") and "”" not in text:
+        text = text[1:].lstrip()
+    if text.endswith("”") and "“" not in text:
+        text = text[:-1].rstrip()
+    return text or sentence
+
+
 def _cue(question: str, sentence: str) -> float:
     """1 when the sentence holds what the question asks for (a year, a number, a name)."""
     if _WHEN.search(question):
@@ -124,7 +141,7 @@ def instant_answer(question: str, evidence: Evidence, query: str | None = None) 
         chosen.append(i)
         words += n
     return [
-        Quote(evidence.sentences[i].text, evidence.sentences[i].number,
+        Quote(without_stray_quotes(evidence.sentences[i].text), evidence.sentences[i].number,
               evidence.sentences[i].title, scores[i])
         for i in chosen
     ]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.chat.checking import check_answer
 from app.chat.evidence import Evidence, passage_sentences
-from app.chat.extract import MAX_SENTENCES, MAX_WORDS, instant_answer
+from app.chat.extract import MAX_SENTENCES, MAX_WORDS, instant_answer, without_stray_quotes
 from app.chat.retrieval import Passage
 from ingest.documents import Locator
 from ingest.embedding import HashingEmbedder
@@ -102,3 +102,23 @@ def test_a_name_no_passage_mentions_makes_a_sentence_unsupported() -> None:
     right, invented = checked.sentences
     assert right.supported and right.citations == [1]
     assert not invented.supported and invented.citations == []
+
+
+def test_a_quoted_sentence_loses_the_quotation_mark_its_cut_left_open() -> None:
+    # The Devil's Dictionary's preface quotes its publishers over two sentences.
+    opened = '"This more reverent title had previously been forced upon him.'
+    closed = "Among them, they brought the word 'cynic' into disfavor.\""
+    assert (
+        without_stray_quotes(opened)
+        == "This more reverent title had previously been forced upon him."
+    )
+    assert (
+        without_stray_quotes(closed) == "Among them, they brought the word 'cynic' into disfavor."
+    )
+    assert (
+        without_stray_quotes("“Nay,” the philanthropist replied.")
+        == "“Nay,” the philanthropist replied."
+    )
+    assert without_stray_quotes('"Ho!" cried the cynic.') == '"Ho!" cried the cynic.'
+    assert without_stray_quotes("“It was a dark night.") == "It was a dark night."
+    assert without_stray_quotes('"') == '"'
