@@ -229,7 +229,7 @@ def import_pack(
             return
         store.mark_maintenance_due()
         with contextlib.suppress(IndexCancelled):
-            yield from index_events(str(store.path), "library", store.maintenance(cancel))
+            yield from index_events(str(store.location), "library", store.maintenance(cancel))
     yield PackDone(str(pack), record.title, added)
 
 

@@ -103,7 +103,7 @@ def _ask(args: argparse.Namespace) -> int:
         store = opened.store
         if not store.visible_sources():
             raise AskError(
-                f"The library at {store.path} has no searchable sources yet; "
+                f"The library at {store.location} has no searchable sources yet; "
                 "add some with: librarian ingest FILE"
             )
         source_ids = _resolve_sources(store, args.source or [])
