@@ -244,13 +244,28 @@ def test_a_worker_never_parses_the_directory(
     assert len(seen) == len(set(seen))
 
 
+def _count_directory_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time this process parses a ZIM's directory."""
+    from ingest.readers.zim import _Layout
+
+    parses: list[int] = []
+    original = _Layout.article_candidates
+
+    def counted(self: _Layout):  # type: ignore[no-untyped-def]
+        parses.append(1)
+        return original(self)
+
+    monkeypatch.setattr(_Layout, "article_candidates", counted)
+    return parses
+
+
 def test_a_worker_that_cannot_see_the_saved_order_works_it_out_once(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cluster's worker on another machine than the driver (the library on an object store,
     its state folder local to the driver) parses the directory itself, once, and reads the
     same documents under the same ordinals as one given the saved order."""
-    from ingest.readers.zim import ReadingOrder, ZimReader, _Layout
+    from ingest.readers.zim import ReadingOrder, ZimReader
 
     zim = corpus / "wiki.zim"
     with ZimReader(zim) as reader:
@@ -269,14 +284,7 @@ def test_a_worker_that_cannot_see_the_saved_order_works_it_out_once(
         return rows
 
     expected = parse_all(str(tmp_path / "order.npy"))
-    parses = []
-    original = _Layout.article_candidates
-
-    def counted(self: _Layout):  # type: ignore[no-untyped-def]
-        parses.append(1)
-        return original(self)
-
-    monkeypatch.setattr(_Layout, "article_candidates", counted)
+    parses = _count_directory_parses(monkeypatch)
     assert parse_all(str(tmp_path / "elsewhere" / "order.npy")) == expected
     assert len(parses) == 1
 
@@ -284,16 +292,7 @@ def test_a_worker_that_cannot_see_the_saved_order_works_it_out_once(
 def test_the_directory_is_parsed_once_per_source_and_run(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest.readers.zim import _Layout
-
-    parses = []
-    original = _Layout.article_candidates
-
-    def counted(self: _Layout):  # type: ignore[no-untyped-def]
-        parses.append(1)
-        return original(self)
-
-    monkeypatch.setattr(_Layout, "article_candidates", counted)
+    parses = _count_directory_parses(monkeypatch)
     res = results(run([corpus / "wiki.zim"], tmp_path / "lib", keyword_only=True, workers=2))
     assert res["wiki.zim"].status == "added"
     assert len(parses) == 1  # in this process; the workers map the saved order (test above)
