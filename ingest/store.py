@@ -137,9 +137,16 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             raise StoreError(str(exc)) from exc
         self.path = state_folder(self.location)
         self.embedder = embedder
+        remote = is_remote(self.location)
+        # Two handles creating a new bucket library's tables at once (the window listing it
+        # while its first ingest opens it) made an object store commit one creation over the
+        # other, failing the first handle's next write: on this computer they take turns.
+        creating = WriterLock(self.path / "tables.lock") if remote else None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fresh = OBJECT_STORE_CONSISTENCY if is_remote(self.location) else timedelta(0)
+            if creating is not None:
+                creating.acquire(timeout=60.0)
+            fresh = OBJECT_STORE_CONSISTENCY if remote else timedelta(0)
             self._db = lancedb.connect(str(self.location), read_consistency_interval=fresh)
             self._meta = create_or_open(
                 self._db, "meta", pa.schema([("key", pa.string()), ("value", pa.string())])
@@ -157,6 +164,9 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             raise StoreError(
                 f"The library at {self.location} cannot be opened: {failure_reason(exc)}"
             ) from exc
+        finally:
+            if creating is not None:
+                creating.release()
         self._vectors: Any = None
         self._terms: Any = None  # the second keyword index's table (ingest.store_terms)
         self._unindexed_cache: tuple[int, bool] | None = None  # (vectors version, too many)
@@ -231,6 +241,8 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
         """Hold the store's writer lock (re-entrant within this object)."""
         if self._lock_depth == 0:
             self._lock.acquire(timeout)
+            if is_remote(self.location):
+                self._see_every_commit()  # a writer starts from the newest of every table
         self._lock_depth += 1
         try:
             yield
@@ -238,6 +250,13 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             self._lock_depth -= 1
             if self._lock_depth == 0:
                 self._lock.release()
+
+    def _see_every_commit(self) -> None:
+        """Bring this object's tables to their newest versions now (a bucket library's
+        readers look for them only every OBJECT_STORE_CONSISTENCY)."""
+        for table in (self._meta, self._sources):
+            table.checkout_latest()
+        self._checkout_latest()
 
     def _require_writer(self) -> None:
         if self._lock_depth == 0:

@@ -157,3 +157,47 @@ def test_a_local_ray_cluster_lands_its_run_in_the_bucket(
     ref_chunks, ref_ids, ref_vectors = library_tables(folder)
     assert chunks == ref_chunks and ids == ref_ids
     assert np.array_equal(vectors, ref_vectors)
+
+
+def _opened_at_once(uri: str) -> list[LibraryStore]:
+    """Two handles of the library at `uri`, opened by two threads at the same moment."""
+    import threading
+
+    stores: list[LibraryStore] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def open_store() -> None:
+        try:
+            start.wait()
+            stores.append(LibraryStore(uri))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    return stores
+
+
+def test_two_handles_opening_a_new_bucket_library_at_once_can_both_write(
+    s3_uri: Callable[[str], str],
+) -> None:
+    """The window lists a new library's sources while its first ingest opens it (found driving
+    the app): both create its tables at once, and on an object store the second creation of a
+    table committed over the first, so the other handle's next write failed; and a handle
+    that had read the library a moment before wrote from what it had read."""
+    for attempt in range(3):
+        first, second = _opened_at_once(s3_uri(f"lib{attempt}"))
+        with first.writing():
+            assert first.passage_tokens(150) == 150
+        # the other handle, writing next, starts from that (no stale read, no conflict)
+        with second.writing(), pytest.raises(StoreError, match="cut at 150 tokens"):
+            second.passage_tokens(151)
+        with second.writing():
+            second._set_meta(note="second")  # the write that failed in the window
+        with first.writing():
+            assert first.meta()["note"] == "second"
