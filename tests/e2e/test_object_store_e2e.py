@@ -16,6 +16,7 @@ from ingest.embedding import HashingEmbedder
 from ingest.events import Compacted
 from ingest.pipeline import SourceResult, compact_library, ingest_paths
 from ingest.store import LibraryStore, StoreError
+from tests.at_once import at_once
 from tests.builders import topic_library
 from tests.library_tables import library_tables
 
@@ -159,30 +160,6 @@ def test_a_local_ray_cluster_lands_its_run_in_the_bucket(
     assert np.array_equal(vectors, ref_vectors)
 
 
-def _opened_at_once(uri: str) -> list[LibraryStore]:
-    """Two handles of the library at `uri`, opened by two threads at the same moment."""
-    import threading
-
-    stores: list[LibraryStore] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
-
-    def open_store() -> None:
-        try:
-            start.wait()
-            stores.append(LibraryStore(uri))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_store) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    return stores
-
-
 def test_two_handles_opening_a_new_bucket_library_at_once_can_both_write(
     s3_uri: Callable[[str], str],
 ) -> None:
@@ -191,7 +168,8 @@ def test_two_handles_opening_a_new_bucket_library_at_once_can_both_write(
     table committed over the first, so the other handle's next write failed; and a handle
     that had read the library a moment before wrote from what it had read."""
     for attempt in range(3):
-        first, second = _opened_at_once(s3_uri(f"lib{attempt}"))
+        uri = s3_uri(f"lib{attempt}")
+        first, second = at_once(lambda uri=uri: LibraryStore(uri), 2)
         with first.writing():
             assert first.passage_tokens(150) == 150
         # the other handle, writing next, starts from that (no stale read, no conflict)

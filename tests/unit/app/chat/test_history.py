@@ -20,6 +20,7 @@ from app.chat.history import (
     NewMessage,
 )
 from ingest.documents import Locator
+from tests.at_once import at_once
 
 
 def source(number: int, cited: bool = True) -> SourceRef:
@@ -65,25 +66,8 @@ def test_all_migrations_applied_once_by_name(tmp_path: Path) -> None:
 
 def test_connections_opened_at_once_on_a_new_history_all_open(tmp_path: Path) -> None:
     """The window opens a connection per worker: the first ones race to create the schema."""
-    import threading
-
     path = tmp_path / "h.sqlite3"
-    start = threading.Barrier(8)
-    errors: list[Exception] = []
-
-    def open_one() -> None:
-        start.wait()
-        try:
-            History(path).close()
-        except Exception as exc:  # noqa: BLE001 - collected for the assert
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    at_once(lambda: History(path).close(), 8)
     with History(path) as history:
         assert history.applied_migrations() == [name for name, _ in MIGRATIONS]
 
