@@ -169,7 +169,7 @@ def test_two_handles_opening_a_new_bucket_library_at_once_can_both_write(
     that had read the library a moment before wrote from what it had read."""
     for attempt in range(3):
         uri = s3_uri(f"lib{attempt}")
-        first, second = at_once(lambda uri=uri: LibraryStore(uri), 2)
+        first, second = at_once(functools.partial(LibraryStore, uri), 2)
         with first.writing():
             assert first.passage_tokens(150) == 150
         # the other handle, writing next, starts from that (no stale read, no conflict)
