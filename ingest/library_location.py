@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ingest.locations import default_home
 
@@ -46,7 +47,8 @@ def library_location(text: str | Path) -> Location:
         raise UnsupportedLocation(
             f"A library cannot be kept at {text}: give a folder, or an object-store URI ({kinds})."
         )
-    return text.rstrip("/")
+    path, mark, query = text.partition("?")
+    return path.rstrip("/") + mark + query
 
 
 def state_folder(location: Location) -> Path:
@@ -77,9 +79,10 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def joined(location: Location, *parts: str) -> Location:
-    """A folder's or URI's child."""
+    """A folder's or URI's child (a URI's query, s3+ddb's `?ddbTableName=…`, stays last)."""
     if is_remote(location):
-        return "/".join([str(location), *parts])
+        path, mark, query = str(location).partition("?")
+        return "/".join([path.rstrip("/"), *parts]) + mark + query
     return Path(location).joinpath(*parts)
 
 
@@ -88,13 +91,25 @@ def table_location(location: Location, name: str) -> Location:
     return joined(location, f"{name}.lance")
 
 
+def _filesystem(location: Location) -> tuple[Any, str]:
+    """pyarrow's filesystem for a URI and the path in it (s3+ddb:// is S3 with a DynamoDB table
+    for Lance's commits: its files are plain S3 objects)."""
+    import pyarrow.fs as pafs
+
+    uri = str(location)
+    if uri.startswith("s3+ddb://"):
+        uri = "s3://" + uri[len("s3+ddb://") :].split("?", 1)[0]
+    fs, root = pafs.FileSystem.from_uri(uri)
+    return fs, root
+
+
 def stored_bytes(location: Location) -> int:
     """Bytes the files under a folder or URI take."""
     if not is_remote(location):
         return sum(f.stat().st_size for f in Path(location).rglob("*") if f.is_file())
     import pyarrow.fs as pafs
 
-    fs, root = pafs.FileSystem.from_uri(str(location))
+    fs, root = _filesystem(location)
     infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     return sum(int(i.size or 0) for i in infos if i.type == pafs.FileType.File)
 
@@ -105,8 +120,6 @@ def remove_tree(location: Location) -> None:
     if not is_remote(location):
         shutil.rmtree(location, ignore_errors=True)
         return
-    import pyarrow.fs as pafs
-
     with contextlib.suppress(OSError):
-        fs, root = pafs.FileSystem.from_uri(str(location))
+        fs, root = _filesystem(location)
         fs.delete_dir(root)

@@ -14,6 +14,7 @@ import pytest
 
 from ingest.embedding import HashingEmbedder
 from ingest.events import Compacted
+from ingest.library_location import stored_bytes
 from ingest.pipeline import SourceResult, compact_library, ingest_paths
 from ingest.store import LibraryStore, StoreError
 from tests.at_once import at_once
@@ -93,6 +94,9 @@ def test_a_library_on_an_object_store_is_the_folder_librarys_twin(
     assert remote.path.parent == librarian_home / "remote-libraries"
     assert not list(remote.path.glob("*.lance"))
     assert remote.disk_bytes() > 100_000
+    # the same objects, named as a library whose commits go through DynamoDB
+    ddb = uri.replace("s3://", "s3+ddb://") + "?ddbTableName=commits"
+    assert stored_bytes(ddb) == remote.disk_bytes()
 
 
 def test_remove_compact_and_reopen_on_an_object_store(

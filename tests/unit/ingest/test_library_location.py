@@ -37,6 +37,9 @@ def test_tables_of_a_uri_are_uris() -> None:
     assert (
         joined("s3://b/lib/chunks.lance", "_indices", "u") == "s3://b/lib/chunks.lance/_indices/u"
     )
+    ddb = library_location("s3+ddb://b/lib/?ddbTableName=commits")
+    assert ddb == "s3+ddb://b/lib?ddbTableName=commits"
+    assert table_location(ddb, "chunks") == "s3+ddb://b/lib/chunks.lance?ddbTableName=commits"
 
 
 def test_each_uri_has_its_own_local_state_folder(
