@@ -161,7 +161,7 @@ def library_argument(text: str) -> Location:
 
 
 def _library(args: argparse.Namespace) -> Location:
-    return library_location(args.library) if args.library else default_library()
+    return args.library or default_library()  # parsed by library_argument already
 
 
 class _ProgressLine:

@@ -333,16 +333,14 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             # A source's rows fill fragments of their own, which the delete drops whole: their
             # files go now (what shares fragments with other sources waits for `compact`).
             self._drop_dead_index_segments()
-            for name in ("chunks", "vectors", "terms"):
-                if name in self._table_names():
-                    ix.cleanup(self._table_path(name), timedelta(0))
+            for table in self._row_tables():
+                ix.cleanup(table, timedelta(0))
         return record
 
     def _drop_dead_index_segments(self) -> None:
         """Drop the index segments of both tables that cover only rows deleted since."""
-        for name in ("chunks", "vectors", "terms"):
-            if name in self._table_names():
-                ix.drop_dead_segments(self._table_path(name))
+        for table in self._row_tables():
+            ix.drop_dead_segments(table)
         self._checkout_latest()
 
     def reclaim(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:

@@ -79,6 +79,12 @@ class IndexMixin:
     def _table_path(self, name: str) -> Location:
         return table_location(self.location, name)
 
+    def _row_tables(self) -> list[Location]:
+        """Where the passage, vector and terms tables are, of those the library has (one
+        listing: on an object store each is a request)."""
+        present = set(self._table_names())
+        return [self._table_path(n) for n in ("chunks", "vectors", "terms") if n in present]
+
     def text_index_updates(self, cancel: threading.Event | None = None) -> Iterator[IndexWork]:
         """Index the passages no keyword index covers yet (the first time: all of them), with
         progress; see ingest.indexes for why new rows get a segment of their own."""
@@ -129,9 +135,8 @@ class IndexMixin:
             warnings.simplefilter("ignore", UserWarning)
             for t in (self._sources, self._meta):
                 t.optimize(cleanup_older_than=cleanup_after)
-        for name in ("chunks", "vectors", "terms"):
-            if name in self._table_names():
-                ix.cleanup(self._table_path(name), cleanup_after)
+        for table in self._row_tables():
+            ix.cleanup(table, cleanup_after)
         self._checkout_latest()
         self._meta.delete("key = 'maintenance_due'")
 
