@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.ui.chat_view import SourceCard
+from app.ui.chat_view import FLUSH_MS, FLUSH_MS_MAX, SourceCard, flush_interval_ms
 
 pytestmark = pytest.mark.ui
 
@@ -101,3 +101,12 @@ def test_a_cards_excerpt_keeps_a_short_description_on_its_own_line() -> None:
     )
     long = excerpt("word " * 200, limit=50)
     assert long.endswith(" …") and len(long) <= 52 and "\n" not in long
+
+
+def test_a_long_answer_is_shown_again_less_often_as_it_grows() -> None:
+    # each flush lays the whole answer out again: a short one streams at 25 updates a second, a
+    # long one at no fewer than four, so its relayouts never take most of the window's time
+    assert flush_interval_ms(0) == FLUSH_MS
+    steps = [flush_interval_ms(n) for n in (0, 500, 1_000, 2_000, 4_000, 100_000)]
+    assert steps == sorted(steps) and steps[1] < steps[3]
+    assert flush_interval_ms(100_000) == FLUSH_MS_MAX <= 250

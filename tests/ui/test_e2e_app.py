@@ -48,11 +48,7 @@ def test_the_default_model_answers_with_citations_that_open_in_the_reader(
     lag.stop()
     assert lag.samples > 100
     print(f"worst event-loop gap {lag.worst_ms:.0f} ms: {lag.worst_gaps()}")
-    # Two parser processes, the embedder and the model share 2 cores with the window here. One
-    # late tick (< 250 ms) is let pass: it came once in eight runs (157 ms) and never came back
-    # when looked for; two late ticks, or one longer, fail.
-    late = sorted(lag.gaps, reverse=True)
-    assert late[0] < 250 and late[1] < 100, f"the event loop stalled: {lag.worst_gaps()}"
+    lag.assert_responsive()
     answer = window.chat_view.answer_widgets()[-1]
     assert answer.text.strip()
     assert answer.refs, "no passages were retrieved"
