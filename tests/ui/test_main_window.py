@@ -396,7 +396,7 @@ class LagMeter:
             if frame is None:
                 continue
             stack = traceback.extract_stack(frame)[-6:]
-            where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))
+            where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1])
             seen = self.seen.setdefault(self.samples, [])
             if where not in seen:
                 seen.append(where)
