@@ -44,6 +44,8 @@ FLUSH_MS_MAX = 250
 def flush_interval_ms(chars: int) -> int:
     """How long to gather tokens before the answer of `chars` characters is shown again."""
     return min(FLUSH_MS_MAX, FLUSH_MS + chars * FLUSH_MS_PER_1000_CHARS // 1000)
+
+
 UNSUPPORTED_TIP = (
     "No passage supports this sentence: the model may have made it up. "
     "The instant answer above quotes the passages themselves."
