@@ -469,8 +469,7 @@ class ChatView(QWidget):
         self.current: MessageWidget | None = None
         self._pending = ""
         self._filter = CitationFilter([])
-        self._flush = QTimer(self)
-        self._flush.setInterval(FLUSH_MS)  # coalesce token signals: one relayout per interval
+        self._flush = QTimer(self)  # coalesce token signals: started with flush_interval_ms
         self._flush.setSingleShot(True)
         self._flush.timeout.connect(self._on_flush_timeout)
 
