@@ -175,6 +175,15 @@ class _IngestRun:
     # -- top level ------------------------------------------------------------------------
 
     def execute(self) -> Iterator[ProgressEvent | SourceResult]:
+        if self.paths and self.cluster is None:
+            # the parser processes start up while LanceDB loads and the sources are planned
+            self.pool.start()
+        try:
+            yield from self._open_and_run()
+        finally:
+            self.pool.stop()  # also when the library could not be opened
+
+    def _open_and_run(self) -> Iterator[ProgressEvent | SourceResult]:
         from ingest.discovery import discover, not_a_source
 
         store = LibraryStore(

@@ -55,6 +55,7 @@ from ingest import query_vectors, records
 from ingest.errors import StoreError
 from ingest.file_names import stored_path
 from ingest.indexes import IndexWork
+from ingest.lance_import import import_lancedb
 from ingest.library_location import (
     Location,
     UnsupportedLocation,
@@ -127,7 +128,7 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
         *,
         check_embedder: bool = True,
     ) -> None:
-        import lancedb
+        lancedb = import_lancedb()
 
         # the library's tables (a folder, or an object-store URI), and the local folder of this
         # computer's work on it (the same folder for a library on disk)

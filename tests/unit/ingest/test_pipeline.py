@@ -90,6 +90,42 @@ def test_adding_the_same_file_again_does_nothing(corpus: Path, tmp_path: Path) -
     assert len(LibraryStore(lib).sources()) == 1
 
 
+def test_a_library_another_process_writes_leaves_no_parser_running(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser processes start before the library opens (they start up while LanceDB
+    loads): when it cannot be written, they end with the run."""
+    import multiprocessing
+
+    from ingest.errors import StoreError
+
+    lib = tmp_path / "lib"
+    holder = LibraryStore(lib)
+    started = []
+    start = pipeline.ReaderPool.start
+
+    def watched(self) -> None:  # type: ignore[no-untyped-def]
+        start(self)
+        started.append(bool(multiprocessing.active_children()))
+
+    monkeypatch.setattr(pipeline.ReaderPool, "start", watched)
+    monkeypatch.setattr(pipeline.LibraryStore, "writing", _quick_writing(pipeline.LibraryStore))
+    with holder.writing(), pytest.raises(StoreError, match="another Librarian process"):
+        run([corpus / "wiki.zim"], lib)
+    assert started and started[0]  # they were running while the library was being opened
+    assert multiprocessing.active_children() == []
+
+
+def _quick_writing(cls):  # type: ignore[no-untyped-def]
+    """LibraryStore.writing with its wait for another writer cut to 0.3 s."""
+    writing = cls.writing
+
+    def quick(self, timeout=None):  # type: ignore[no-untyped-def]
+        return writing(self, timeout=0.3)
+
+    return quick
+
+
 def test_a_bad_file_fails_alone_and_leaves_no_chunks(corpus: Path, tmp_path: Path) -> None:
     bad = tmp_path / "in"
     bad.mkdir()
