@@ -9,7 +9,9 @@ Sections (`--only` picks some):
 
 - keyword: the limit — the same documents read in cluster order, cleaned and chunked by N plain
   processes with no store — against `ingest_paths(keyword_only=True, workers=N)`, for N = 1 and
-  the machine's cores; stage 1 (text written) and the full-text index build timed apart; peak
+  the machine's cores (the two alternate --repeat times: the ratio of the best of each, and
+  the median ratio of each run against the limit measured just before it); stage 1 (text
+  written) and the full-text index build timed apart; peak
   memory of the process tree; where one worker's time goes (read / clean / chunk).
 - directory: a ZIM padded to millions of entries (redirects), read with several workers: the
   directory is parsed once per source, not once per task.
@@ -20,6 +22,8 @@ Sections (`--only` picks some):
   hybrid latency p50/p95, index build time and peak memory, and the cost of adding a second
   source to the big store.
 - The extrapolation to English Wikipedia (6.8 M articles) from the measured rates.
+- passages (only when asked: `--only passages`): the store's bytes per article when the same
+  archive is cut into passages of each --passage-sizes tokens.
 """
 
 from __future__ import annotations
@@ -144,15 +148,17 @@ def measure_limit(zim: Path, processes: int) -> dict[str, float]:
 # -------------------------------------------------------------------- the pipeline (child)
 
 
-def _child_pipeline(zim: str, library: str, workers: int) -> None:
-    """In a child process: keyword-only ingest; prints the phase times as one JSON line."""
+def _child_pipeline(zim: str, library: str, workers: int, chunk_tokens: int = 0) -> None:
+    """In a child process: keyword-only ingest (passages of `chunk_tokens`, 0: the default);
+    prints the phase times as one JSON line."""
     from ingest.pipeline import ProgressEvent, SourceResult, ingest_paths
 
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
     result: dict[str, Any] = {}
     indexing_seen = 0
-    for ev in ingest_paths([zim], library, keyword_only=True, workers=workers):
+    size = {"chunk_tokens": chunk_tokens} if chunk_tokens else {}
+    for ev in ingest_paths([zim], library, keyword_only=True, workers=workers, **size):
         now = time.perf_counter() - t0
         if isinstance(ev, ProgressEvent):
             if ev.stage == "indexing":
@@ -166,11 +172,14 @@ def _child_pipeline(zim: str, library: str, workers: int) -> None:
     print(json.dumps({"marks": marks, **result}), flush=True)
 
 
-def measure_pipeline(zim: Path, library: Path, workers: int) -> tuple[dict[str, Any], Peak]:
+def measure_pipeline(
+    zim: Path, library: Path, workers: int, chunk_tokens: int = 0
+) -> tuple[dict[str, Any], Peak]:
     shutil.rmtree(library, ignore_errors=True)
     out, peak, _ = run_watched(
-        [sys.executable, __file__, "_pipeline", str(zim), str(library), str(workers)]
-    )
+        [sys.executable, __file__, "_pipeline", str(zim), str(library), str(workers),
+         str(chunk_tokens)]
+    )  # fmt: skip
     return json.loads(out.strip().splitlines()[-1]), peak
 
 
@@ -282,8 +291,8 @@ class VectorShape:
         for b, start in enumerate(range(0, total, self.BLOCK)):
             yield start, self.block(b, min(self.BLOCK, total - start))
 
-    def queries(self, n: int) -> np.ndarray:
-        rng = np.random.default_rng((self.seed, 10**6))
+    def queries(self, n: int, salt: int = 10**6) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, salt))
         picks = self.held_out[rng.integers(0, len(self.held_out), n)]
         return self._noisy(picks, rng, self.scale * 0.5)
 
@@ -582,9 +591,15 @@ def _child_search(library: str, workdir: str, queries: int) -> None:
     store = LibraryStore(library, fixed)  # type: ignore[arg-type]
     texts = keyword_queries(queries)
     qvecs = shape.queries(queries)
+    # Each part is measured after as many other questions of its kind: a library in use has
+    # its indexes open and the pages most questions need in memory, while these questions'
+    # own words and vector partitions are still new to it. (The first of those other
+    # questions open every index: up to a second each at 10 M passages.)
+    warm_texts = keyword_queries(queries, seed=4)
+    warm_vecs = shape.queries(queries, salt=10**6 + 1)
     chat = RetrievalConfig()
     depth = chat.fetch(chat.passages)  # the chunks a chat question asks the store for
-    for q in texts[:3]:  # open indexes, page in files
+    for q in warm_texts:
         store.search(q, k=depth, mode="keyword")
     kw = []
     for q in texts:
@@ -604,6 +619,9 @@ def _child_search(library: str, workdir: str, queries: int) -> None:
         np.save(cached, exact)
     names = _ids_at(store, {int(r) for r in exact.ravel()})
     fixed.real_cost = False
+    for q in warm_vecs:
+        fixed.vector = q
+        store.search("q", k=10, mode="vector")
     vec, recalls = [], []
     for i, q in enumerate(qvecs):
         fixed.vector = q
@@ -613,6 +631,9 @@ def _child_search(library: str, workdir: str, queries: int) -> None:
         want = {names[int(j)] for j in exact[i]}
         recalls.append(len(want & {h.chunk_id for h in hits}) / 10)
     fixed.real_cost = True
+    for i, q in enumerate(warm_texts):
+        fixed.vector = warm_vecs[i]
+        store.search(q, k=depth, mode="hybrid")
     hyb = []
     for i, q in enumerate(texts):
         fixed.vector = qvecs[i]
@@ -682,13 +703,22 @@ def section_keyword(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         lib = workdir / f"lib_keyword_{n}"
         m = pipe["marks"]
         rate = limit["docs"] / m["rows_written"]
-        results[n] = {"limit": limit, "pipeline": pipe, "peak": peak, "rate": rate}
+        # This machine's pace drifts by a quarter within minutes: each pipeline run against
+        # the limit measured just before it, too (their median is the drift-proof figure).
+        pairs = [
+            lim["docs"] / p["marks"]["rows_written"] / lim["docs_per_s"]
+            for lim, (p, _) in zip(limits, pipes, strict=True)
+        ]
+        results[n] = {
+            "limit": limit, "pipeline": pipe, "peak": peak, "rate": rate, "pairs": pairs
+        }  # fmt: skip
         rows.append(
             [
                 str(n),
                 f"{limit['docs_per_s']:,.0f}",
                 f"{rate:,.0f}",
                 f"{rate / limit['docs_per_s']:.2f}",
+                f"{statistics.median(pairs):.2f} ({' '.join(f'{r:.2f}' for r in pairs)})",
                 f"{m['source_done'] - m['rows_written']:.1f}",
                 f"{m['end']:.1f}",
                 f"{pipe['chunks']:,}",
@@ -706,6 +736,7 @@ def section_keyword(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "limit docs/s",
                 "pipeline docs/s",
                 "ratio",
+                "ratio in pairs",
                 "index s",
                 "total s",
                 "passages",
@@ -743,6 +774,48 @@ def section_store(res: dict[str, Any]) -> None:
         f"text + indexes = {kept / res['zim_bytes']:.2f}x the ZIM's own size "
         f"({kept / 1e6:,.0f} MB vs {res['zim_bytes'] / 1e6:,.0f} MB)"
     )
+
+
+def section_passages(args: argparse.Namespace, workdir: Path) -> None:
+    """What the passage size costs on disk: the same archive read at each size (keyword only).
+    What it does to retrieval is bench/answers.py --chunk-tokens N (real questions, real
+    embedder); the README has both."""
+    from ingest.chunking import DEFAULT_MAX_TOKENS
+
+    zim = wiki_zim(workdir, args.passage_articles, compress=False)
+    print(f"\n== passage size: {args.passage_articles:,} articles read at each size ==")
+    rows, base = [], None
+    for tokens in args.passage_sizes:
+        lib = workdir / f"lib_passages_{tokens}"
+        pipe, _ = measure_pipeline(zim, lib, max(1, os.cpu_count() or 1), tokens)
+        settle(lib)
+        b = store_bytes(lib)
+        kept = (b["text"] + b["fts"] + b["other_index"]) / args.passage_articles
+        base = kept if tokens == DEFAULT_MAX_TOKENS else base
+        n = pipe["chunks"]
+        rows.append(
+            [
+                str(tokens),
+                f"{n / args.passage_articles:.2f}",
+                f"{b['text'] / n:,.0f}",
+                f"{b['fts'] / n:,.0f}",
+                f"{b['text'] / args.passage_articles:,.0f}",
+                f"{b['fts'] / args.passage_articles:,.0f}",
+                f"{kept:,.0f}",
+            ]
+        )
+        shutil.rmtree(lib, ignore_errors=True)
+    print(
+        table(
+            ["tokens", "passages/article", "text B/passage", "index B/passage",
+             "text B/article", "index B/article", "all B/article"],
+            rows,
+        )
+    )  # fmt: skip
+    if base:
+        print(f"(all B/article against the default {DEFAULT_MAX_TOKENS} tokens: "
+              + ", ".join(f"{r[0]}: {float(r[-1].replace(',', '')) / base:.2f}x" for r in rows)
+              + ")")  # fmt: skip
 
 
 def section_directory(args: argparse.Namespace, workdir: Path) -> None:
@@ -994,8 +1067,17 @@ def main() -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["keyword", "directory", "search"],
+        choices=["keyword", "directory", "search", "passages"],
         help="run only these sections (repeatable); keyword includes store and extrapolation",
+    )
+    parser.add_argument(
+        "--passage-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[128, 200, 256],
+        help="passage sizes (tokens) for the passages section",
+    )
+    parser.add_argument(
+        "--passage-articles", type=int, default=12_988, help="archive of the passages section"
     )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -1015,6 +1097,8 @@ def main() -> int:
         section_directory(args, workdir)
     if "search" in only:
         section_search(args, workdir)
+    if "passages" in only:
+        section_passages(args, workdir)
     return 0
 
 
