@@ -2,7 +2,7 @@
 
 `import lancedb` imports `lance_namespace`, which re-exports the request and response models of
 `lance_namespace_urllib3_client`. That package's `__init__` also imports every REST API class
-(hundreds of pydantic-validated methods), which is about 0.7-1 s of every process that opens a
+(hundreds of pydantic-validated methods), which is 0.5-1 s of every process that opens a
 library on a 2-core machine: the CLI's `search` and `ask`, each `ingest` run, the window's
 start. Librarian reaches libraries through a folder or an object store, never through a REST
 namespace, so the package's own `__init__` runs only when something first asks the package
