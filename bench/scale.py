@@ -784,14 +784,14 @@ def section_passages(args: argparse.Namespace, workdir: Path) -> None:
 
     zim = wiki_zim(workdir, args.passage_articles, compress=False)
     print(f"\n== passage size: {args.passage_articles:,} articles read at each size ==")
-    rows, base = [], None
+    rows, kept_by_size = [], {}
     for tokens in args.passage_sizes:
         lib = workdir / f"lib_passages_{tokens}"
         pipe, _ = measure_pipeline(zim, lib, max(1, os.cpu_count() or 1), tokens)
         settle(lib)
         b = store_bytes(lib)
         kept = (b["text"] + b["fts"] + b["other_index"]) / args.passage_articles
-        base = kept if tokens == DEFAULT_MAX_TOKENS else base
+        kept_by_size[tokens] = kept
         n = pipe["chunks"]
         rows.append(
             [
@@ -812,9 +812,10 @@ def section_passages(args: argparse.Namespace, workdir: Path) -> None:
             rows,
         )
     )  # fmt: skip
+    base = kept_by_size.get(DEFAULT_MAX_TOKENS)
     if base:
         print(f"(all B/article against the default {DEFAULT_MAX_TOKENS} tokens: "
-              + ", ".join(f"{r[0]}: {float(r[-1].replace(',', '')) / base:.2f}x" for r in rows)
+              + ", ".join(f"{t}: {kept / base:.2f}x" for t, kept in kept_by_size.items())
               + ")")  # fmt: skip
 
 
@@ -1036,6 +1037,11 @@ def section_extrapolation(res: dict[str, Any]) -> None:
     print(f"peak memory of the keyword stage here: {top['peak'].gb()}")
 
 
+def _int_list(text: str) -> list[int]:
+    """A command-line list of whole numbers: "100000,1000000"."""
+    return [int(x) for x in text.split(",")]
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         child = {
@@ -1055,7 +1061,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, action="append", help="worker counts to measure")
     parser.add_argument(
         "--sizes",
-        type=lambda s: [int(x) for x in s.split(",")],
+        type=_int_list,
         default=[100_000, 1_000_000],
         help="store sizes (passages) for the search section, e.g. 100000,1000000,10000000",
     )
@@ -1072,7 +1078,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--passage-sizes",
-        type=lambda s: [int(x) for x in s.split(",")],
+        type=_int_list,
         default=[128, 200, 256],
         help="passage sizes (tokens) for the passages section",
     )

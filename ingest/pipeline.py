@@ -207,8 +207,7 @@ class _IngestRun:
                 if not is_disk_full(exc):
                     raise
                 raise disk_full(store.path) from exc  # the failed write left nothing behind
-            finally:
-                self.pool.stop()
+            finally:  # the parser processes end in execute()
                 if self.vectors is not None:
                     self.vectors.stop()
                 if self.cluster_embedder is not None:

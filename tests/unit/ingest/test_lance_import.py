@@ -11,7 +11,7 @@ from pathlib import Path
 from ingest.lance_import import REST_CLIENT
 
 
-def _run(code: str, tmp_path: Path) -> str:
+def _run(code: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -31,13 +31,12 @@ def test_a_library_opens_and_searches_without_the_rest_client(tmp_path: Path) ->
         store = LibraryStore({str(tmp_path / "lib")!r})
         print(store.chunk_count(), store.search("anything", mode="keyword"))
         print(sorted(m for m in sys.modules if m.startswith("{REST_CLIENT}.api")))
-        """,
-        tmp_path,
+        """
     )
     assert out.splitlines() == ["0 []", "[]"]
 
 
-def test_the_rest_client_loads_in_full_when_asked_for(tmp_path: Path) -> None:
+def test_the_rest_client_loads_in_full_when_asked_for() -> None:
     out = _run(
         f"""
         import sys
@@ -49,8 +48,7 @@ def test_the_rest_client_loads_in_full_when_asked_for(tmp_path: Path) -> None:
         import {REST_CLIENT} as client
         print(CreateTableRequest.__name__, ApiClient.__name__, TableApi.__name__,
               client.__version__, "{REST_CLIENT}.api" in sys.modules)
-        """,
-        tmp_path,
+        """
     )
     assert out.split()[:3] == ["CreateTableRequest", "ApiClient", "TableApi"]
     assert out.split()[-1] == "True"

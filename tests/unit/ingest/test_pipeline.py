@@ -109,21 +109,12 @@ def test_a_library_another_process_writes_leaves_no_parser_running(
         started.append(bool(multiprocessing.active_children()))
 
     monkeypatch.setattr(pipeline.ReaderPool, "start", watched)
-    monkeypatch.setattr(pipeline.LibraryStore, "writing", _quick_writing(pipeline.LibraryStore))
+    writing = LibraryStore.writing  # its wait for another writer cut to 0.3 s
+    monkeypatch.setattr(LibraryStore, "writing", lambda self, timeout=None: writing(self, 0.3))
     with holder.writing(), pytest.raises(StoreError, match="another Librarian process"):
         run([corpus / "wiki.zim"], lib)
     assert started and started[0]  # they were running while the library was being opened
     assert multiprocessing.active_children() == []
-
-
-def _quick_writing(cls):  # type: ignore[no-untyped-def]
-    """LibraryStore.writing with its wait for another writer cut to 0.3 s."""
-    writing = cls.writing
-
-    def quick(self, timeout=None):  # type: ignore[no-untyped-def]
-        return writing(self, timeout=0.3)
-
-    return quick
 
 
 def test_a_bad_file_fails_alone_and_leaves_no_chunks(corpus: Path, tmp_path: Path) -> None:
