@@ -1,4 +1,5 @@
-"""Importing LanceDB without paying for the REST client it never uses on a library.
+"""Importing LanceDB without paying for the REST client it never uses on a library, and the
+one Lance session (its index and metadata caches) every library opened in a process shares.
 
 `import lancedb` imports `lance_namespace`, which re-exports the request and response models of
 `lance_namespace_urllib3_client`. That package's `__init__` also imports every REST API class
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -48,3 +50,41 @@ def import_lancedb() -> ModuleType:
     import lancedb
 
     return lancedb
+
+
+# What every library this process opens keeps of its indexes in memory, shared by all its
+# LibraryStores (Lance's default, a cache per connection, is read again by each new store: the
+# window opens one per question). Index cache: posting lists, the full-text index's per-passage
+# lengths, vector partitions, as read; bench/scale.py's 10 M-passage hybrid search filled 3.4 GiB
+# of it in 200 questions with no cap (Lance's default cap is 6 GiB).
+INDEX_CACHE_BYTES = 2 << 30
+METADATA_CACHE_BYTES = 256 << 20
+_SESSION: list[Any] = []  # the process's Lance session, made on first use
+_SESSION_LOCK = threading.Lock()
+
+
+def lance_session() -> Any:
+    """The Lance session (index and metadata caches) of every library opened in this process.
+
+    A question in the window opens the library afresh; with a cache of its own each time, a
+    search at 10 M passages read its indexes again (the full-text index's lengths of every
+    passage, the vector index's partitions): 900 ms p50 against 230 ms with this one session
+    (bench/scale.py --only search)."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            lancedb = import_lancedb()
+            _SESSION.append(
+                lancedb.Session(
+                    index_cache_size_bytes=INDEX_CACHE_BYTES,
+                    metadata_cache_size_bytes=METADATA_CACHE_BYTES,
+                )
+            )
+        return _SESSION[0]
+
+
+def forget_lance_session() -> None:
+    """Start the next library opened with empty caches: after a table was dropped (a table made
+    again at the same place must not meet what the old one left in the cache: its versions
+    start again at 1)."""
+    with _SESSION_LOCK:
+        _SESSION.clear()

@@ -55,7 +55,7 @@ from ingest import query_vectors, records
 from ingest.errors import StoreError
 from ingest.file_names import stored_path
 from ingest.indexes import IndexWork
-from ingest.lance_import import import_lancedb
+from ingest.lance_import import import_lancedb, lance_session
 from ingest.library_location import (
     Location,
     UnsupportedLocation,
@@ -148,7 +148,9 @@ class LibraryStore(IndexMixin, SearchMixin, VectorsMixin, TermsMixin):
             if creating is not None:
                 creating.acquire(timeout=60.0)
             fresh = OBJECT_STORE_CONSISTENCY if remote else timedelta(0)
-            self._db = lancedb.connect(str(self.location), read_consistency_interval=fresh)
+            self._db = lancedb.connect(
+                str(self.location), read_consistency_interval=fresh, session=lance_session()
+            )
             self._meta = create_or_open(
                 self._db, "meta", pa.schema([("key", pa.string()), ("value", pa.string())])
             )

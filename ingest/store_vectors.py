@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from ingest import query_vectors, records
 from ingest.errors import EmbedderMismatch, StoreError
+from ingest.lance_import import forget_lance_session
 from ingest.records import LEAD_VECTOR, SourceRecord, source_rows, vectors_schema
 from ingest.tables import create_or_open, open_listed
 
@@ -76,6 +77,7 @@ class VectorsMixin:
         with self.writing():
             if "vectors" in self._table_names():
                 self._db.drop_table("vectors")
+                forget_lance_session()
             self._vectors = None
             query_vectors.drop_all(self.path)
             self._set_meta(**_embedder_meta(embedder))
