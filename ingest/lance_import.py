@@ -55,8 +55,9 @@ def import_lancedb() -> ModuleType:
 # What every library this process opens keeps of its indexes in memory, shared by all its
 # LibraryStores (Lance's default, a cache per connection, is read again by each new store: the
 # window opens one per question). Index cache: posting lists, the full-text index's per-passage
-# lengths, vector partitions, as read; bench/scale.py's 10 M-passage hybrid search filled 3.4 GiB
-# of it in 200 questions with no cap (Lance's default cap is 6 GiB).
+# lengths, vector partitions, as read. bench/scale.py's 10 M-passage library fills it (2.28 GiB
+# with the metadata after its searches); Lance's default cap is 6 GiB, and a smaller one lost the
+# gain there (1 GiB: ~300 against ~220 ms a hybrid search).
 INDEX_CACHE_BYTES = 2 << 30
 METADATA_CACHE_BYTES = 256 << 20
 _SESSION: list[Any] = []  # the process's Lance session, made on first use
@@ -68,8 +69,8 @@ def lance_session() -> Any:
 
     A question in the window opens the library afresh; with a cache of its own each time, a
     search at 10 M passages read its indexes again (the full-text index's lengths of every
-    passage, the vector index's partitions): 900 ms p50 against 230 ms with this one session
-    (bench/scale.py --only search)."""
+    passage, the vector index's partitions): a hybrid search took 593 ms p50 against 210 ms with
+    this one session (bench/scale.py --only search)."""
     with _SESSION_LOCK:
         if not _SESSION:
             lancedb = import_lancedb()

@@ -176,7 +176,7 @@ def test_a_library_opened_again_reads_nothing_its_last_opening_read(
 ) -> None:
     """The window opens the library for each question: the indexes and table metadata a search
     read are kept for the next opening in the process, not read again (at 10 M passages that
-    was 900 against 230 ms a question: bench/scale.py)."""
+    was 593 against 210 ms a hybrid search: bench/scale.py)."""
     forget_lance_session()
     LibraryStore(tmp_path / "lib", HashingEmbedder()).search("waggle dance", mode="hybrid")
     read = lance_session().approx_num_items
