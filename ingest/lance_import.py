@@ -13,6 +13,7 @@ itself for a name (its submodules, the models among them, import as usual).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 from types import ModuleType
@@ -55,10 +56,14 @@ def import_lancedb() -> ModuleType:
 # What every library this process opens keeps of its indexes in memory, shared by all its
 # LibraryStores (Lance's default, a cache per connection, is read again by each new store: the
 # window opens one per question). Index cache: posting lists, the full-text index's per-passage
-# lengths, vector partitions, as read. bench/scale.py's 10 M-passage library fills it (2.28 GiB
-# with the metadata after its searches); Lance's default cap is 6 GiB, and a smaller one lost the
-# gain there (1 GiB: ~300 against ~220 ms a hybrid search).
-INDEX_CACHE_BYTES = 2 << 30
+# lengths, vector partitions, as read. bench/scale.py's 10 M-passage library holds ~3.1 GiB of
+# them once its few hundred searches are done; a cap below that costs searches that read again
+# what was dropped (1 GiB: ~300 against ~220 ms a hybrid search there; 2 against 3 GiB: see
+# index_cache_bytes). So the cap is an eighth of the computer's memory, from 2 GiB (also where
+# the platform does not say) up to 6 GiB, Lance's own default: room for the chat model beside it.
+INDEX_CACHE_SHARE = 8
+INDEX_CACHE_MIN_BYTES = 2 << 30
+INDEX_CACHE_MAX_BYTES = 6 << 30
 METADATA_CACHE_BYTES = 256 << 20
 _SESSION: list[Any] = []  # the process's Lance session, made on first use
 _SESSION_LOCK = threading.Lock()
@@ -76,11 +81,29 @@ def lance_session() -> Any:
             lancedb = import_lancedb()
             _SESSION.append(
                 lancedb.Session(
-                    index_cache_size_bytes=INDEX_CACHE_BYTES,
+                    index_cache_size_bytes=index_cache_bytes(),
                     metadata_cache_size_bytes=METADATA_CACHE_BYTES,
                 )
             )
         return _SESSION[0]
+
+
+def index_cache_bytes(physical: int | None = None) -> int:
+    """The index cache's cap for a computer of `physical` bytes of memory (this one's when not
+    given): an eighth of it, within INDEX_CACHE_MIN_BYTES and INDEX_CACHE_MAX_BYTES."""
+    if physical is None:
+        physical = physical_memory_bytes()
+    if not physical:
+        return INDEX_CACHE_MIN_BYTES
+    return max(INDEX_CACHE_MIN_BYTES, min(INDEX_CACHE_MAX_BYTES, physical // INDEX_CACHE_SHARE))
+
+
+def physical_memory_bytes() -> int | None:
+    """The computer's memory, where the platform says (POSIX); None elsewhere (Windows)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def forget_lance_session() -> None:
