@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from functools import cache
+
+from ingest.lance_import import physical_memory_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,7 @@ def ram_available_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
+    return physical_memory_bytes()
 
 
 @cache
